@@ -1,0 +1,28 @@
+# Two commands matter: `make run` and `make test`. Both create .venv and install on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test test-fast bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+run: $(STAMP)  ## start the demo: embedded PostgreSQL, demo clinic, web server on 127.0.0.1:8080
+	$(BIN)/frontdesk dev
+
+test: $(STAMP)  ## the whole suite, against DATABASE_URL or an embedded PostgreSQL
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/tool_calls.py
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache

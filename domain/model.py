@@ -1,0 +1,213 @@
+"""The booking model: a tenant's schedule, openings, holds and appointments, and the errors a caller hears.
+
+Standard library only. Times are timezone-aware datetimes; local wall times are interpreted in the
+tenant's IANA zone with zoneinfo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+UTC = timezone.utc
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class Service:
+    id: int
+    name: str
+    minutes: int
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A provider, chair or room; an appointment occupies one resource for the service's length."""
+
+    id: int
+    name: str
+    service_ids: frozenset[int]
+    #: weekday (0 = Monday) -> ((opens, closes), ...) in local wall time
+    hours: dict[int, tuple[tuple[time, time], ...]]
+
+
+@dataclass(frozen=True)
+class Closure:
+    day: date
+    resource_id: int | None = None  # None: the whole clinic is closed
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Everything about a tenant that availability needs, loaded once per configuration version."""
+
+    tenant_id: int
+    slug: str
+    name: str
+    tz: ZoneInfo
+    country: str
+    hold_minutes: int
+    slot_minutes: int
+    require_otp: bool
+    booking_horizon_days: int
+    min_notice_minutes: int
+    services: tuple[Service, ...]
+    resources: tuple[Resource, ...]
+    closures: tuple[Closure, ...] = ()
+    version: int = 0
+
+    def service_named(self, name: str | None) -> Service:
+        if name is None:
+            return self.services[0]
+        wanted = _fold(name)
+        for s in self.services:
+            if _fold(s.name) == wanted:
+                return s
+        raise ToolError(
+            "unknown_service",
+            f"We don't offer {name}. We offer {speak_list([s.name for s in self.services], 'and')}.",
+            services=[s.name for s in self.services],
+        )
+
+    def resource_named(self, name: str) -> Resource:
+        wanted = _fold(name)
+        for r in self.resources:
+            if _fold(r.name) == wanted:
+                return r
+        raise ToolError(
+            "unknown_resource",
+            f"I couldn't find {name}. You can see {speak_list([r.name for r in self.resources], 'or')}.",
+            resources=[r.name for r in self.resources],
+        )
+
+    def resource(self, resource_id: int) -> Resource | None:
+        for r in self.resources:
+            if r.id == resource_id:
+                return r
+        return None
+
+    def service(self, service_id: int) -> Service | None:
+        for s in self.services:
+            if s.id == service_id:
+                return s
+        return None
+
+    def resources_for(self, service: Service, resource_name: str | None) -> tuple[Resource, ...]:
+        """The resources that can give `service`, in configuration order; one if a name was given."""
+        if resource_name is not None:
+            r = self.resource_named(resource_name)
+            if service.id not in r.service_ids:
+                raise ToolError(
+                    "resource_does_not_offer_service",
+                    f"{r.name} doesn't do {service.name}.",
+                )
+            return (r,)
+        found = tuple(r for r in self.resources if service.id in r.service_ids)
+        if not found:
+            raise ToolError("no_availability", f"Nobody offers {service.name} right now.")
+        return found
+
+    def is_closed(self, day: date, resource_id: int) -> bool:
+        return any(c.day == day and c.resource_id in (None, resource_id) for c in self.closures)
+
+    def today(self, now: datetime) -> date:
+        return now.astimezone(self.tz).date()
+
+    def last_bookable_day(self, now: datetime) -> date:
+        return self.today(now) + timedelta(days=self.booking_horizon_days)
+
+
+@dataclass(frozen=True)
+class Opening:
+    start: datetime
+    end: datetime
+    resource: Resource
+    service: Service
+
+
+@dataclass(frozen=True)
+class Booking:
+    """A row of the slot store: a hold (status 'held') or an appointment (status 'booked')."""
+
+    id: int
+    resource_id: int
+    service_id: int
+    status: str
+    starts_at: datetime
+    ends_at: datetime
+    call_id: str | None
+    hold_expires_at: datetime | None = None
+    customer_name: str | None = None
+    phone: str | None = None
+    notes: str | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the audit trail records of this row (phone masked)."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "resource_id": self.resource_id,
+            "service_id": self.service_id,
+            "starts_at": self.starts_at.isoformat(),
+            "ends_at": self.ends_at.isoformat(),
+            "hold_expires_at": self.hold_expires_at.isoformat() if self.hold_expires_at else None,
+            "phone": mask_phone(self.phone),
+        }
+
+
+class ToolError(Exception):
+    """A failure the caller hears: a stable machine `code`, a speakable `say`, and optional fields.
+
+    Raised anywhere in a use case; turned into an `ok: false` result in one place (the tool runner).
+    """
+
+    def __init__(self, code: str, say: str, **fields: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.say = say
+        self.fields = fields
+
+    def payload(self) -> dict[str, Any]:
+        return {"ok": False, "code": self.code, "say": self.say, **self.fields}
+
+
+class InvalidArguments(ToolError):
+    def __init__(self, say: str, **fields: Any) -> None:
+        super().__init__("invalid_arguments", say, **fields)
+
+
+@dataclass
+class ToolContext:
+    """Who is asking: the tenant (from the credential), the call and the tool call (from the envelope)."""
+
+    tenant_id: int
+    call_id: str | None
+    tool_call_id: str | None
+    caller_phone: str | None  # E.164 caller ID, None for web calls or withheld numbers
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """'+15551234321' -> '***4321'. Phone numbers never reach logs or audit rows in full."""
+    if not phone:
+        return None
+    return "***" + phone[-4:]
+
+
+def _fold(s: str) -> str:
+    return " ".join(s.replace(".", " ").split()).casefold()
+
+
+def speak_list(items: list[str], conj: str = "or") -> str:
+    items = [i for i in items if i]
+    if not items:
+        return ""
+    if len(items) == 1:
+        return items[0]
+    if len(items) == 2:
+        return f"{items[0]} {conj} {items[1]}"
+    return ", ".join(items[:-1]) + f", {conj} {items[-1]}"

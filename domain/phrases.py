@@ -1,0 +1,66 @@
+"""Speakable English for times and dates, in the tenant's zone.
+
+A text-to-speech voice reads these as they are: "Thursday March 12th at 2:30 in the afternoon with Dr Lee".
+No ISO strings, no "14:30", no "PM".
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from .model import speak_list
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December")
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def ordinal(n: int) -> str:
+    if 11 <= n % 100 <= 13:
+        return f"{n}th"
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
+
+
+def say_day(d: date) -> str:
+    """'Thursday March 12th'."""
+    return f"{_DAYS[d.weekday()]} {_MONTHS[d.month - 1]} {ordinal(d.day)}"
+
+
+def say_clock(hour: int, minute: int) -> str:
+    """'9 in the morning', '2:30 in the afternoon', 'noon', '6:15 in the evening', 'midnight'."""
+    if hour == 12 and minute == 0:
+        return "noon"
+    if hour == 0 and minute == 0:
+        return "midnight"
+    h12 = hour % 12 or 12
+    clock = f"{h12}" if minute == 0 else f"{h12}:{minute:02d}"
+    if hour < 12:
+        part = "at night" if hour < 5 else "in the morning"
+    elif hour < 18:
+        part = "in the afternoon"
+    else:
+        part = "in the evening" if hour < 22 else "at night"
+    return f"{clock} {part}"
+
+
+def say_time(dt: datetime, tz: ZoneInfo) -> str:
+    """'Thursday March 12th at 2:30 in the afternoon' for an aware datetime, in `tz`."""
+    local = dt.astimezone(tz)
+    return f"{say_day(local.date())} at {say_clock(local.hour, local.minute)}"
+
+
+def say_opening(start: datetime, tz: ZoneInfo, resource: str | None) -> str:
+    text = say_time(start, tz)
+    return f"{text} with {resource}" if resource else text
+
+
+def say_openings(starts: list[tuple[datetime, str]], tz: ZoneInfo) -> str:
+    """Several openings grouped by day: 'On Thursday March 12th I have 9 in the morning with Dr Lee or
+    2:30 in the afternoon with Dr Kim. On Friday March 13th I have noon with Dr Lee.'"""
+    by_day: dict[date, list[str]] = {}
+    for start, resource in starts:
+        local = start.astimezone(tz)
+        by_day.setdefault(local.date(), []).append(f"{say_clock(local.hour, local.minute)} with {resource}")
+    parts = [f"On {say_day(d)} I have {speak_list(times, 'or')}." for d, times in by_day.items()]
+    return " ".join(parts)

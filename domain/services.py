@@ -1,0 +1,391 @@
+"""Use cases: (command, unit of work, context) -> result payload.
+
+Each returns a dict that becomes the tool's `result` (with "ok": true and a speakable "say"), or raises
+ToolError. `execute` runs one inside a transaction with tool-call idempotency and turns ToolError into an
+`ok: false` payload: the one place where domain errors become caller-facing results.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from . import commands as c
+from .availability import PARTS_OF_DAY, Window, bookable_reason, nearest, openings
+from .model import Booking, InvalidArguments, Opening, Schedule, ToolContext, ToolError, speak_list
+from .phones import say_ending, to_e164
+from .phrases import say_day, say_opening, say_openings, say_time
+from .ports import UnitOfWork
+from .when import parse_day, parse_moment
+
+#: how many days of busy rows one availability query reads while widening towards the horizon
+SEARCH_CHUNK_DAYS = 7
+#: nearest alternatives offered when a time is taken or not bookable
+ALTERNATIVES = 3
+
+Handler = Callable[[UnitOfWork, ToolContext], Awaitable[dict[str, Any]]]
+
+
+def encode(payload: dict[str, Any]) -> str:
+    """Compact single-line JSON: what Vapi puts into the model's context as the tool result."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+async def execute(uow: UnitOfWork, ctx: ToolContext, name: str, handler: Handler, writes: bool) -> str:
+    """Run one tool call exactly once per (tenant, toolCallId); a replay gets the stored result, byte for byte.
+
+    Writing tools claim the id first (a concurrent duplicate waits, then reads the stored answer) and run
+    inside a savepoint, so a ToolError undoes everything the tool did while its answer is still stored.
+    """
+    async with uow:
+        key = ctx.tool_call_id
+        if key:
+            stored = await (uow.claim_tool_call(key, ctx.call_id, name) if writes else uow.stored_result(key))
+            if stored is not None:
+                return stored
+        try:
+            if writes:
+                async with uow.savepoint():
+                    payload = await handler(uow, ctx)
+            else:
+                payload = await handler(uow, ctx)
+        except ToolError as e:
+            payload = e.payload()
+        result = encode(payload)
+        if key:
+            result = await uow.save_result(key, ctx.call_id, name, result, claimed=writes)
+        await uow.commit()
+        return result
+
+
+# ---- shaping results ------------------------------------------------------------------------------------
+
+
+def _iso(dt: datetime, schedule: Schedule) -> str:
+    return dt.astimezone(schedule.tz).isoformat()
+
+
+def _opening(o: Opening, schedule: Schedule) -> dict[str, Any]:
+    return {
+        "start": _iso(o.start, schedule), "end": _iso(o.end, schedule), "resource": o.resource.name,
+        "service": o.service.name, "say": say_opening(o.start, schedule.tz, o.resource.name),
+    }
+
+
+def _appointment(b: Booking, schedule: Schedule) -> dict[str, Any]:
+    resource = schedule.resource(b.resource_id)
+    service = schedule.service(b.service_id)
+    r_name = resource.name if resource else None
+    return {
+        "appointment_id": str(b.id), "start": _iso(b.starts_at, schedule), "end": _iso(b.ends_at, schedule),
+        "resource": r_name, "service": service.name if service else None,
+        "say": say_opening(b.starts_at, schedule.tz, r_name),
+    }
+
+
+def _require_call(ctx: ToolContext) -> str:
+    if not ctx.call_id:
+        raise ToolError("missing_call", "I can only do that during a call, and I couldn't tell which call this is.")
+    return ctx.call_id
+
+
+def _caller_phone(schedule: Schedule, ctx: ToolContext, given: str | None) -> str:
+    raw = given or ctx.caller_phone
+    if not raw:
+        raise ToolError("phone_required", "What's the best phone number to reach you?")
+    return to_e164(raw, schedule.country)
+
+
+# ---- check_availability ------------------------------------------------------------------------------------
+
+
+async def check_availability(cmd: c.CheckAvailability, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+    schedule = await uow.schedule()
+    now = ctx.now
+    service = schedule.service_named(cmd.service)
+    resources = schedule.resources_for(service, cmd.resource)
+    today = schedule.today(now)
+    last_day = schedule.last_bookable_day(now)
+    after = parse_moment(cmd.after, schedule.tz, "after") if cmd.after is not None else None
+    before = parse_moment(cmd.before, schedule.tz, "before") if cmd.before is not None else None
+    if cmd.part_of_day is not None and cmd.part_of_day not in PARTS_OF_DAY:
+        raise InvalidArguments("The part of day should be morning, afternoon or evening.")
+    if cmd.date is not None:
+        first = final = parse_day(cmd.date, today)
+        if first < today:
+            raise ToolError("in_the_past", f"{say_day(first)} has already passed. Which day would you like?")
+    else:
+        first = after.astimezone(schedule.tz).date() if after else today
+        final = before.astimezone(schedule.tz).date() if before else last_day
+    if after is not None and cmd.date is not None and after.astimezone(schedule.tz).date() > first:
+        first = final = after.astimezone(schedule.tz).date()
+    if first > last_day:
+        raise ToolError(
+            "beyond_horizon",
+            f"We only book up to {schedule.booking_horizon_days} days ahead, so the latest day is {say_day(last_day)}.",
+            last_day=last_day.isoformat(),
+        )
+    window = Window(max(first, today), min(final, last_day), after, before, cmd.part_of_day)
+    found = await _search(uow, schedule, service, resources, now, window, cmd.limit)
+    if not found:
+        nxt = await _next_open_day(uow, schedule, service, resources, now, window.last_day + timedelta(days=1))
+        asked = f"on {say_day(first)}" if first == final else "then"
+        if nxt is None:
+            raise ToolError("no_availability", f"I'm sorry, there are no openings {asked}, and nothing "
+                                               f"in the next {schedule.booking_horizon_days} days either.")
+        raise ToolError(
+            "no_availability",
+            f"I'm sorry, there are no openings {asked}. The next opening is {say_opening(nxt.start, schedule.tz, nxt.resource.name)}.",
+            next_open_day=nxt.start.astimezone(schedule.tz).date().isoformat(),
+            next_opening=_opening(nxt, schedule),
+        )
+    return {
+        "ok": True,
+        "timezone": str(schedule.tz),
+        "openings": [_opening(o, schedule) for o in found],
+        "say": say_openings([(o.start, o.resource.name) for o in found], schedule.tz),
+    }
+
+
+async def _search(uow: UnitOfWork, schedule: Schedule, service, resources, now: datetime, window: Window,
+                  limit: int) -> list[Opening]:
+    """Earliest openings in the window, reading busy rows a week at a time (most searches end in week one)."""
+    found: list[Opening] = []
+    day = window.first_day
+    ids = [r.id for r in resources]
+    while day <= window.last_day and len(found) < limit:
+        chunk_end = min(day + timedelta(days=SEARCH_CHUNK_DAYS - 1), window.last_day)
+        lo = _day_start(schedule, day)
+        hi = _day_start(schedule, chunk_end + timedelta(days=1))
+        busy = await uow.busy(ids, lo, hi, now)
+        sub = Window(day, chunk_end, window.after, window.before, window.part_of_day)
+        found += openings(schedule, service, resources, busy, now, sub, limit - len(found))
+        day = chunk_end + timedelta(days=1)
+    return found
+
+
+async def _next_open_day(uow: UnitOfWork, schedule: Schedule, service, resources, now: datetime,
+                         from_day: date) -> Opening | None:
+    window = Window(from_day, schedule.last_bookable_day(now))
+    found = await _search(uow, schedule, service, resources, now, window, 1)
+    return found[0] if found else None
+
+
+def _day_start(schedule: Schedule, day: date) -> datetime:
+    # midnight may not exist on some DST days (e.g. America/Santiago); a margin keeps the query safe
+    return datetime(day.year, day.month, day.day, tzinfo=schedule.tz) - timedelta(hours=3)
+
+
+async def _alternatives(uow: UnitOfWork, schedule: Schedule, service, resources, now: datetime,
+                        target: datetime) -> list[dict[str, Any]]:
+    day = max(target.astimezone(schedule.tz).date(), schedule.today(now))
+    window = Window(day, min(day + timedelta(days=6), schedule.last_bookable_day(now)))
+    found = await _search(uow, schedule, service, resources, now, window, 40)
+    return [_opening(o, schedule) for o in nearest(found, target, ALTERNATIVES)]
+
+
+def _alternatives_say(alts: list[dict[str, Any]]) -> str:
+    if not alts:
+        return ""
+    return " The nearest times I have are " + speak_list([a["say"] for a in alts], "or") + "."
+
+
+# ---- reserve / release ------------------------------------------------------------------------------------
+
+_REASONS = {
+    "in_the_past": ("in_the_past", "That time has already passed."),
+    "too_soon": ("too_soon", "That's too soon; we need at least {notice} minutes' notice."),
+    "beyond_horizon": ("beyond_horizon", "We only book up to {horizon} days ahead."),
+    "closed": ("outside_hours", "We're closed on {day}."),
+    "outside_hours": ("outside_hours", "We're not open for that at {time}."),
+    "off_grain": ("off_grain", "Appointments start every {grain} minutes, so {time} isn't a start time."),
+}
+
+
+async def _bookable(uow: UnitOfWork, schedule: Schedule, service, resources, start: datetime,
+                    now: datetime) -> tuple:
+    """The resources on which `start` is within hours etc.; raises the most relevant reason otherwise."""
+    reasons = [bookable_reason(schedule, r, service, start, now) for r in resources]
+    ok = tuple(r for r, why in zip(resources, reasons) if why is None)
+    if ok:
+        return ok
+    why = min(reasons, key=list(_REASONS).index)  # past before closed before off-grain
+    code, template = _REASONS[why]
+    say = template.format(
+        notice=schedule.min_notice_minutes, horizon=schedule.booking_horizon_days, grain=schedule.slot_minutes,
+        day=say_day(start.astimezone(schedule.tz).date()), time=say_time(start, schedule.tz),
+    )
+    alts = await _alternatives(uow, schedule, service, resources, now, start)
+    raise ToolError(code, say + _alternatives_say(alts), alternatives=alts)
+
+
+async def reserve_slot(cmd: c.ReserveSlot, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+    call_id = _require_call(ctx)
+    schedule = await uow.schedule()
+    now = ctx.now
+    service = schedule.service_named(cmd.service)
+    resources = schedule.resources_for(service, cmd.resource)
+    start = parse_moment(cmd.start, schedule.tz, "start")
+    candidates = await _bookable(uow, schedule, service, resources, start, now)
+    if await uow.open_call(call_id) == "ended":
+        raise ToolError("call_ended", "This call has already ended.")
+    for old in await uow.release_holds_of_call(call_id, now):  # a call holds one slot: the new one replaces it
+        await uow.audit(old.id, "replaced", call_id, ctx.tool_call_id, None,
+                        {**old.snapshot(), "status": "held"}, old.snapshot())
+    end = start + timedelta(minutes=service.minutes)
+    expires = now + timedelta(minutes=schedule.hold_minutes)
+    for resource in candidates:
+        hold = await uow.try_hold(resource.id, service.id, start, end, call_id, expires, now)
+        if hold is not None:
+            await uow.audit(hold.id, "held", call_id, ctx.tool_call_id, None, None, hold.snapshot())
+            when = say_opening(start, schedule.tz, resource.name)
+            return {
+                "ok": True, "hold_id": str(hold.id), "start": _iso(start, schedule), "end": _iso(end, schedule),
+                "resource": resource.name, "service": service.name, "expires_at": _iso(expires, schedule),
+                "say": f"I'm holding {when} for you for the next {schedule.hold_minutes} minutes.",
+            }
+    alts = await _alternatives(uow, schedule, service, resources, now, start)
+    raise ToolError(
+        "slot_taken",
+        f"Sorry, {say_time(start, schedule.tz)} was just taken." + _alternatives_say(alts),
+        alternatives=alts,
+    )
+
+
+async def release_slot(cmd: c.ReleaseSlot, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+    call_id = _require_call(ctx)
+    released = await uow.release_holds_of_call(call_id, ctx.now)
+    for old in released:
+        await uow.audit(old.id, "released", call_id, ctx.tool_call_id, None,
+                        {**old.snapshot(), "status": "held"}, old.snapshot())
+    if not released:
+        return {"ok": True, "released": False, "say": "There was no time on hold, so nothing to release."}
+    return {"ok": True, "released": True, "say": "Okay, I've let that time go."}
+
+
+# ---- book / lookup / cancel / reschedule ----------------------------------------------------------------
+
+
+async def book_appointment(cmd: c.BookAppointment, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+    call_id = _require_call(ctx)
+    schedule = await uow.schedule()
+    now = ctx.now
+    phone = _caller_phone(schedule, ctx, cmd.phone)
+    hold = await uow.hold_of_call(call_id)
+    if hold is None or hold.hold_expires_at is None or hold.hold_expires_at <= now:
+        last = hold or await uow.last_booking_of_call(call_id)
+        if last is not None and last.status == "booked":
+            # the assistant asked again (new toolCallId) after it had booked: same appointment, not a second one
+            appt = _appointment(last, schedule)
+            return {"ok": True, "already_booked": True, **appt,
+                    "say": f"You're already booked for {appt['say']}."}
+        if last is not None and (last.status == "expired" or last.status == "held"):
+            raise ToolError("hold_expired", "I'm sorry, the hold on that time ran out. Shall I check if it's still free?")
+        raise ToolError("no_active_hold", "I need to hold a time for you first. Which time would you like?")
+    booked = await uow.book(hold.id, cmd.name, phone, cmd.notes, now)
+    await uow.audit(booked.id, "booked", call_id, ctx.tool_call_id, phone, hold.snapshot(), booked.snapshot())
+    appt = _appointment(booked, schedule)
+    service = appt["service"] or "appointment"
+    return {"ok": True, **appt, "phone": phone,
+            "say": f"You're booked for {_article(service)} {service} on {appt['say']}, {cmd.name}."}
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+async def lookup_appointments(cmd: c.LookupAppointments, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+    schedule = await uow.schedule()
+    phone = _caller_phone(schedule, ctx, cmd.phone)
+    found = await uow.appointments_by_phone(phone, ctx.now)
+    items = [_appointment(b, schedule) for b in found]
+    if not items:
+        return {"ok": True, "appointments": [],
+                "say": f"I don't see any upcoming appointments for {say_ending(phone)}."}
+    listed = speak_list([f"{i['service']} on {i['say']}" for i in items], "and")
+    return {"ok": True, "appointments": items,
+            "say": f"I see {len(items)} upcoming appointment{'s' if len(items) > 1 else ''}: {listed}."}
+
+
+async def _own_appointment(uow: UnitOfWork, schedule: Schedule, ctx: ToolContext, appointment_id: int,
+                           phone_arg: str | None) -> Booking:
+    # Only for the caller's own number: caller ID, or the number given on a web call that has none.
+    phone = _caller_phone(schedule, ctx, None if ctx.caller_phone else phone_arg)
+    appt = await uow.appointment(appointment_id)
+    if appt is None or appt.phone != phone:
+        raise ToolError("not_found", f"I couldn't find appointment {appointment_id} for {say_ending(phone)}.")
+    return appt
+
+
+async def cancel_appointment(cmd: c.CancelAppointment, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+    schedule = await uow.schedule()
+    appt = await _own_appointment(uow, schedule, ctx, cmd.appointment_id, cmd.phone)
+    info = _appointment(appt, schedule)
+    if appt.status == "cancelled":
+        return {"ok": True, "already_cancelled": True, **info,
+                "say": f"That appointment on {info['say']} is already cancelled."}
+    if appt.starts_at <= ctx.now:
+        raise ToolError("in_the_past", "That appointment has already started or passed, so I can't cancel it.")
+    cancelled = await uow.cancel(appt.id, cmd.reason, ctx.now)
+    await uow.audit(appt.id, "cancelled", ctx.call_id, ctx.tool_call_id, appt.phone, appt.snapshot(),
+                    cancelled.snapshot())
+    return {"ok": True, "cancelled": True, **info, "say": f"Okay, your appointment on {info['say']} is cancelled."}
+
+
+async def reschedule_appointment(cmd: c.RescheduleAppointment, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+    schedule = await uow.schedule()
+    now = ctx.now
+    appt = await _own_appointment(uow, schedule, ctx, cmd.appointment_id, cmd.phone)
+    if appt.status != "booked":
+        raise ToolError("not_found", "That appointment was cancelled, so there's nothing to move.")
+    if appt.starts_at <= now:
+        raise ToolError("in_the_past", "That appointment has already started or passed, so I can't move it.")
+    service = schedule.service(appt.service_id)
+    if service is None:
+        raise ToolError("not_found", "That service is no longer offered; please call the clinic.")
+    if cmd.resource is not None:
+        resources = schedule.resources_for(service, cmd.resource)
+    else:  # the same provider first, then anyone else who offers the service
+        able = schedule.resources_for(service, None)
+        resources = tuple(sorted(able, key=lambda r: r.id != appt.resource_id))
+    start = parse_moment(cmd.start, schedule.tz, "start")
+    candidates = await _bookable(uow, schedule, service, resources, start, now)
+    end = start + timedelta(minutes=service.minutes)
+    if ctx.call_id:  # the caller may have put the new time on hold first: that hold is theirs to use
+        hold = await uow.hold_of_call(ctx.call_id)
+        if hold is not None and hold.starts_at < end and hold.ends_at > start:
+            for old in await uow.release_holds_of_call(ctx.call_id, now):
+                await uow.audit(old.id, "released", ctx.call_id, ctx.tool_call_id, None,
+                                {**old.snapshot(), "status": "held"}, old.snapshot())
+    for resource in candidates:
+        moved = await uow.try_move(appt.id, resource.id, start, end, now)
+        if moved is not None:
+            await uow.audit(appt.id, "rescheduled", ctx.call_id, ctx.tool_call_id, appt.phone, appt.snapshot(),
+                            moved.snapshot())
+            info = _appointment(moved, schedule)
+            return {"ok": True, "rescheduled": True, **info,
+                    "previous_start": _iso(appt.starts_at, schedule),
+                    "say": f"Done. Your appointment is now {info['say']}."}
+    alts = await _alternatives(uow, schedule, service, resources, now, start)
+    raise ToolError(
+        "slot_taken",
+        f"Sorry, {say_time(start, schedule.tz)} isn't free, so your appointment stays where it was."
+        + _alternatives_say(alts),
+        alternatives=alts,
+    )
+
+
+# ---- call lifecycle ------------------------------------------------------------------------------------
+
+
+async def end_call(cmd: c.EndCall, uow: UnitOfWork, now: datetime) -> int:
+    """The call ended: release its holds at once (idempotently) and mark it ended. Returns holds released."""
+    async with uow:
+        released = await uow.end_call(cmd.call_id, cmd.reason, now)
+        for old in released:
+            await uow.audit(old.id, "released", cmd.call_id, None, None,
+                            {**old.snapshot(), "status": "held"}, old.snapshot())
+        await uow.commit()
+    return len(released)

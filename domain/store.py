@@ -1,0 +1,454 @@
+"""The PostgreSQL store: the only module that imports SQLAlchemy.
+
+Double booking is made impossible by the `bookings_no_overlap` exclusion constraint; the application
+additionally serialises contenders for one resource with a transaction-level advisory lock, because
+hundreds of transactions inserting the same range straight into an exclusion-constrained table deadlock
+(40P01) and can leave no winner at all. Both 23P01 and 40P01 still come back as "taken", never as an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, JSONB, TEXT
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from .availability import Busy
+from .model import Booking, Closure, Resource, Schedule, Service
+from .tenant_config import TenantSpec
+
+#: advisory-lock class for "one resource's calendar" (the two-int form keeps other lock users apart)
+RESOURCE_LOCK_CLASS = 7301
+_TAKEN_SQLSTATES = {"23P01", "40P01"}  # exclusion violation, deadlock: both mean "someone else got it"
+
+_BOOKING_COLS = ("id, resource_id, service_id, status, starts_at, ends_at, call_id, hold_expires_at, "
+                 "customer_name, phone, notes")
+
+
+def make_engine(url: str, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    return create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=False)
+
+
+def hash_secret(secret: str, key: str) -> str:
+    """The keyed hash a webhook secret is stored and looked up as."""
+    return hmac.new(key.encode(), secret.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class TenantAuth:
+    id: int
+    slug: str
+    assistant_ids: tuple[str, ...]
+    version: int
+
+
+def _booking(row: Any) -> Booking:
+    return Booking(*row)
+
+
+class SqlStore:
+    """Owns the engine and a per-process cache of tenant schedules (keyed by configuration version)."""
+
+    def __init__(self, engine: AsyncEngine, secret_key: str) -> None:
+        self.engine = engine
+        self._secret_key = secret_key
+        self._schedules: dict[int, Schedule] = {}
+
+    def secret_hash(self, secret: str) -> str:
+        return hash_secret(secret, self._secret_key)
+
+    async def ping(self) -> bool:
+        async with self.engine.connect() as conn:
+            await conn.execute(_SQL_PING)
+        return True
+
+    async def authenticate(self, secret: str) -> TenantAuth | None:
+        wanted = self.secret_hash(secret)
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(_SQL_AUTH, {"h": wanted})).first()
+        if row is None or not hmac.compare_digest(row.secret_hash, wanted):
+            return None
+        return TenantAuth(row.id, row.slug, tuple(row.assistant_ids), row.config_version)
+
+    def uow(self, tenant: TenantAuth) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self, tenant.id, tenant.version)
+
+    async def load_schedule(self, conn: AsyncConnection, tenant_id: int, version: int) -> Schedule:
+        cached = self._schedules.get(tenant_id)
+        if cached is not None and cached.version == version:
+            return cached
+        t = (await conn.execute(text("SELECT * FROM tenants WHERE id = :t"), {"t": tenant_id})).one()
+        services = tuple(
+            Service(r.id, r.name, r.minutes)
+            for r in await conn.execute(
+                text("SELECT id, name, minutes FROM services WHERE tenant_id = :t AND active ORDER BY position"),
+                {"t": tenant_id},
+            )
+        )
+        links: dict[int, set[int]] = {}
+        for r in await conn.execute(
+            text("SELECT resource_id, service_id FROM resource_services WHERE tenant_id = :t"), {"t": tenant_id}
+        ):
+            links.setdefault(r.resource_id, set()).add(r.service_id)
+        hours: dict[int, dict[int, list]] = {}
+        for r in await conn.execute(
+            text("SELECT resource_id, weekday, opens, closes FROM working_hours WHERE tenant_id = :t "
+                 "ORDER BY resource_id, weekday, opens"),
+            {"t": tenant_id},
+        ):
+            hours.setdefault(r.resource_id, {}).setdefault(r.weekday, []).append((r.opens, r.closes))
+        resources = tuple(
+            Resource(
+                r.id, r.name, frozenset(links.get(r.id, ())),
+                {wd: tuple(v) for wd, v in hours.get(r.id, {}).items()},
+            )
+            for r in await conn.execute(
+                text("SELECT id, name FROM resources WHERE tenant_id = :t AND active ORDER BY position"),
+                {"t": tenant_id},
+            )
+        )
+        closures = tuple(
+            Closure(r.day, r.resource_id, r.reason)
+            for r in await conn.execute(
+                text("SELECT day, resource_id, reason FROM closures WHERE tenant_id = :t ORDER BY day"),
+                {"t": tenant_id},
+            )
+        )
+        schedule = Schedule(
+            tenant_id=t.id, slug=t.slug, name=t.name, tz=ZoneInfo(t.timezone), country=t.country,
+            hold_minutes=t.hold_minutes, slot_minutes=t.slot_minutes, require_otp=t.require_otp,
+            booking_horizon_days=t.booking_horizon_days, min_notice_minutes=t.min_notice_minutes,
+            services=services, resources=resources, closures=closures, version=t.config_version,
+        )
+        self._schedules[tenant_id] = schedule
+        return schedule
+
+    # ---- administration -------------------------------------------------------------------------
+
+    async def apply_tenant(self, spec: TenantSpec) -> tuple[int, str]:
+        """Create or update a tenant from its file, in one transaction. Returns (id, 'created'|'updated'|
+        'unchanged'). A secret already used by another tenant is refused (ValueError)."""
+        secret_hash = self.secret_hash(spec.secret)
+        fingerprint = spec.fingerprint(secret_hash)
+        async with self.engine.begin() as conn:
+            other = (await conn.execute(
+                text("SELECT slug FROM tenants WHERE secret_hash = :h AND slug <> :s"),
+                {"h": secret_hash, "s": spec.slug},
+            )).first()
+            if other is not None:
+                raise ValueError("tenant.webhook_secret: this secret is already used by another tenant; "
+                                 "every tenant needs its own")
+            row = (await conn.execute(
+                text("SELECT id, config_fingerprint FROM tenants WHERE slug = :s FOR UPDATE"), {"s": spec.slug}
+            )).first()
+            if row is not None and row.config_fingerprint == fingerprint:
+                return row.id, "unchanged"
+            values = {
+                "slug": spec.slug, "name": spec.name, "tz": spec.timezone, "country": spec.country,
+                "h": secret_hash, "env": spec.secret_env, "a": list(spec.assistant_ids),
+                "hold": spec.hold_minutes, "slot": spec.slot_minutes, "otp": spec.require_otp,
+                "horizon": spec.booking_horizon_days, "notice": spec.min_notice_minutes, "fp": fingerprint,
+            }
+            if row is None:
+                tenant_id = (await conn.execute(text(
+                    "INSERT INTO tenants (slug, name, timezone, country, secret_hash, secret_env, assistant_ids, "
+                    "hold_minutes, slot_minutes, require_otp, booking_horizon_days, min_notice_minutes, "
+                    "config_fingerprint) VALUES (:slug, :name, :tz, :country, :h, :env, :a, :hold, :slot, :otp, "
+                    ":horizon, :notice, :fp) RETURNING id"
+                ).bindparams(bindparam("a", type_=ARRAY(TEXT))), values)).scalar_one()
+                action = "created"
+            else:
+                tenant_id = row.id
+                await conn.execute(text(
+                    "UPDATE tenants SET name = :name, timezone = :tz, country = :country, secret_hash = :h, "
+                    "secret_env = :env, assistant_ids = :a, hold_minutes = :hold, slot_minutes = :slot, "
+                    "require_otp = :otp, booking_horizon_days = :horizon, min_notice_minutes = :notice, "
+                    "config_fingerprint = :fp, config_version = config_version + 1, updated_at = now() "
+                    "WHERE slug = :slug"
+                ).bindparams(bindparam("a", type_=ARRAY(TEXT))), values)
+                action = "updated"
+            await self._apply_schedule(conn, tenant_id, spec)
+        return tenant_id, action
+
+    async def _apply_schedule(self, conn: AsyncConnection, tenant_id: int, spec: TenantSpec) -> None:
+        t = {"t": tenant_id}
+        service_ids: dict[str, int] = {}
+        for pos, s in enumerate(spec.services):
+            service_ids[s.name.casefold()] = (await conn.execute(text(
+                "INSERT INTO services (tenant_id, name, minutes, position) VALUES (:t, :n, :m, :p) "
+                "ON CONFLICT (tenant_id, lower(name)) DO UPDATE SET name = excluded.name, "
+                "minutes = excluded.minutes, position = excluded.position, active = true RETURNING id"
+            ), {**t, "n": s.name, "m": s.minutes, "p": pos})).scalar_one()
+        resource_ids: dict[str, int] = {}
+        for pos, r in enumerate(spec.resources):
+            resource_ids[r.name.casefold()] = (await conn.execute(text(
+                "INSERT INTO resources (tenant_id, name, position) VALUES (:t, :n, :p) "
+                "ON CONFLICT (tenant_id, lower(name)) DO UPDATE SET name = excluded.name, "
+                "position = excluded.position, active = true RETURNING id"
+            ), {**t, "n": r.name, "p": pos})).scalar_one()
+        ids = bindparam("ids", type_=ARRAY(BIGINT))
+        await conn.execute(text("UPDATE services SET active = false WHERE tenant_id = :t AND NOT id = ANY(:ids)")
+                           .bindparams(ids), {**t, "ids": list(service_ids.values())})
+        await conn.execute(text("UPDATE resources SET active = false WHERE tenant_id = :t AND NOT id = ANY(:ids)")
+                           .bindparams(ids), {**t, "ids": list(resource_ids.values())})
+        for table in ("resource_services", "working_hours", "closures"):
+            await conn.execute(text(f"DELETE FROM {table} WHERE tenant_id = :t"), t)
+        links, hours = [], []
+        for r in spec.resources:
+            rid = resource_ids[r.name.casefold()]
+            links += [{**t, "r": rid, "s": service_ids[s.casefold()]} for s in r.services]
+            hours += [{**t, "r": rid, "w": wd, "o": o, "c": c} for wd, ranges in r.hours.items() for o, c in ranges]
+        if links:
+            await conn.execute(text(
+                "INSERT INTO resource_services (tenant_id, resource_id, service_id) VALUES (:t, :r, :s) "
+                "ON CONFLICT DO NOTHING"), links)
+        if hours:
+            await conn.execute(text(
+                "INSERT INTO working_hours (tenant_id, resource_id, weekday, opens, closes) "
+                "VALUES (:t, :r, :w, :o, :c)"), hours)
+        closures = [
+            {**t, "d": c.day, "r": resource_ids[c.resource.casefold()] if c.resource else None, "why": c.reason}
+            for c in spec.closures
+        ]
+        if closures:
+            await conn.execute(text(
+                "INSERT INTO closures (tenant_id, day, resource_id, reason) VALUES (:t, :d, :r, :why)"), closures)
+
+    async def refresh_env_secrets(self, environ: dict[str, str]) -> list[str]:
+        """Re-hash secrets of tenants configured with webhook_secret_env from the environment the server
+        started with. Returns the slugs whose secret changed."""
+        changed = []
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(text(
+                "SELECT id, slug, secret_env, secret_hash FROM tenants WHERE secret_env IS NOT NULL"))).all()
+            for r in rows:
+                secret = environ.get(r.secret_env)
+                if not secret:
+                    continue
+                h = self.secret_hash(secret)
+                if h != r.secret_hash:
+                    await conn.execute(text("UPDATE tenants SET secret_hash = :h, updated_at = now() WHERE id = :i"),
+                                       {"h": h, "i": r.id})
+                    changed.append(r.slug)
+        return changed
+
+
+class SqlUnitOfWork:
+    """See domain.ports.UnitOfWork. Every statement carries `tenant_id = :t`."""
+
+    def __init__(self, store: SqlStore, tenant_id: int, version: int) -> None:
+        self._store = store
+        self.tenant_id = tenant_id
+        self._version = version
+        self._conn: AsyncConnection | None = None
+
+    async def __aenter__(self) -> SqlUnitOfWork:
+        self._conn = await self._store.engine.connect()
+        await self._conn.begin()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if conn.in_transaction():
+                await conn.rollback()
+        finally:
+            await conn.close()
+
+    async def commit(self) -> None:
+        assert self._conn is not None
+        await self._conn.commit()
+
+    def savepoint(self):
+        assert self._conn is not None
+        return self._conn.begin_nested()
+
+    async def _all(self, stmt, **params: Any):
+        assert self._conn is not None
+        return (await self._conn.execute(stmt, {"t": self.tenant_id, **params})).all()
+
+    async def _first(self, stmt, **params: Any):
+        assert self._conn is not None
+        return (await self._conn.execute(stmt, {"t": self.tenant_id, **params})).first()
+
+    # ---- idempotency --------------------------------------------------------------------------------
+
+    async def stored_result(self, tool_call_id: str) -> str | None:
+        row = await self._first(_SQL_STORED, k=tool_call_id)
+        return row[0] if row else None
+
+    async def claim_tool_call(self, tool_call_id: str, call_id: str | None, name: str) -> str | None:
+        # A concurrent transaction inserting the same key makes this wait for it to finish; then the row
+        # is there and its result is returned, so a duplicate never runs the tool a second time.
+        row = await self._first(_SQL_CLAIM, k=tool_call_id, c=call_id, n=name)
+        if row is not None:
+            return None
+        return await self.stored_result(tool_call_id)
+
+    async def save_result(self, tool_call_id: str, call_id: str | None, name: str, result: str,
+                          claimed: bool) -> str:
+        if claimed:
+            await self._first(_SQL_SAVE, k=tool_call_id, r=result)
+            return result
+        row = await self._first(_SQL_INSERT_RESULT, k=tool_call_id, c=call_id, n=name, r=result)
+        if row is not None:
+            return result
+        return await self.stored_result(tool_call_id) or result
+
+    # ---- schedule and slots ---------------------------------------------------------------------------
+
+    async def schedule(self) -> Schedule:
+        assert self._conn is not None
+        return await self._store.load_schedule(self._conn, self.tenant_id, self._version)
+
+    async def busy(self, resource_ids: list[int], start: datetime, end: datetime, now: datetime) -> Busy:
+        out: Busy = {}
+        for r in await self._all(_SQL_BUSY, rids=resource_ids, a=start, b=end, now=now):
+            out.setdefault(r[0], []).append((r[1], r[2]))
+        return out
+
+    async def open_call(self, call_id: str) -> str:
+        return (await self._first(_SQL_OPEN_CALL, c=call_id))[0]
+
+    async def end_call(self, call_id: str, reason: str | None, now: datetime) -> list[Booking]:
+        await self._first(_SQL_END_CALL, c=call_id, why=reason, now=now)
+        return await self.release_holds_of_call(call_id, now)
+
+    async def try_hold(self, resource_id: int, service_id: int, start: datetime, end: datetime,
+                       call_id: str, expires_at: datetime, now: datetime) -> Booking | None:
+        assert self._conn is not None
+        try:
+            async with self._conn.begin_nested():
+                await self._conn.execute(_SQL_LOCK, {"cls": RESOURCE_LOCK_CLASS, "r": resource_id})
+                for row in await self._all(_SQL_RETIRE, r=resource_id, a=start, b=end, now=now):
+                    old = _booking(row)
+                    await self.audit(old.id, "expired", old.call_id, None, old.phone,
+                                     {**old.snapshot(), "status": "held"}, old.snapshot())
+                row = await self._first(_SQL_INSERT_HOLD, r=resource_id, s=service_id, a=start, b=end,
+                                        c=call_id, x=expires_at, now=now)
+                return _booking(row)
+        except DBAPIError as e:
+            if getattr(e.orig, "sqlstate", None) in _TAKEN_SQLSTATES:
+                return None
+            raise
+
+    async def release_holds_of_call(self, call_id: str, now: datetime, status: str = "released") -> list[Booking]:
+        return [_booking(r) for r in await self._all(_SQL_RELEASE_CALL, c=call_id, now=now, st=status)]
+
+    async def hold_of_call(self, call_id: str) -> Booking | None:
+        row = await self._first(_SQL_HOLD_OF_CALL, c=call_id)
+        return _booking(row) if row else None
+
+    async def last_booking_of_call(self, call_id: str) -> Booking | None:
+        row = await self._first(_SQL_LAST_OF_CALL, c=call_id)
+        return _booking(row) if row else None
+
+    async def book(self, booking_id: int, name: str, phone: str, notes: str | None, now: datetime) -> Booking:
+        return _booking(await self._first(_SQL_BOOK, i=booking_id, n=name, p=phone, notes=notes, now=now))
+
+    async def appointment(self, appointment_id: int) -> Booking | None:
+        row = await self._first(_SQL_APPOINTMENT, i=appointment_id)
+        return _booking(row) if row else None
+
+    async def appointments_by_phone(self, phone: str, now: datetime) -> list[Booking]:
+        return [_booking(r) for r in await self._all(_SQL_BY_PHONE, p=phone, now=now)]
+
+    async def cancel(self, booking_id: int, reason: str | None, now: datetime) -> Booking:
+        return _booking(await self._first(_SQL_CANCEL, i=booking_id, why=reason, now=now))
+
+    async def try_move(self, booking_id: int, resource_id: int, start: datetime, end: datetime,
+                       now: datetime) -> Booking | None:
+        assert self._conn is not None
+        try:
+            async with self._conn.begin_nested():
+                await self._conn.execute(_SQL_LOCK, {"cls": RESOURCE_LOCK_CLASS, "r": resource_id})
+                for row in await self._all(_SQL_RETIRE, r=resource_id, a=start, b=end, now=now):
+                    old = _booking(row)
+                    await self.audit(old.id, "expired", old.call_id, None, old.phone,
+                                     {**old.snapshot(), "status": "held"}, old.snapshot())
+                row = await self._first(_SQL_MOVE, i=booking_id, r=resource_id, a=start, b=end, now=now)
+                return _booking(row)
+        except DBAPIError as e:
+            if getattr(e.orig, "sqlstate", None) in _TAKEN_SQLSTATES:
+                return None
+            raise
+
+    async def audit(self, booking_id: int, action: str, call_id: str | None, tool_call_id: str | None,
+                    phone: str | None, before: dict | None, after: dict | None) -> None:
+        await self._first(_SQL_AUDIT, i=booking_id, a=action, c=call_id, k=tool_call_id,
+                          p=("***" + phone[-4:]) if phone else None,
+                          before=before, after=after)
+
+
+_SQL_PING = text("SELECT 1")
+_SQL_AUTH = text("SELECT id, slug, assistant_ids, config_version, secret_hash FROM tenants WHERE secret_hash = :h")
+_SQL_STORED = text("SELECT result FROM tool_results WHERE tenant_id = :t AND tool_call_id = :k")
+_SQL_CLAIM = text(
+    "INSERT INTO tool_results (tenant_id, tool_call_id, call_id, name, result) VALUES (:t, :k, :c, :n, '') "
+    "ON CONFLICT DO NOTHING RETURNING 1")
+_SQL_SAVE = text("UPDATE tool_results SET result = :r WHERE tenant_id = :t AND tool_call_id = :k RETURNING 1")
+_SQL_INSERT_RESULT = text(
+    "INSERT INTO tool_results (tenant_id, tool_call_id, call_id, name, result) VALUES (:t, :k, :c, :n, :r) "
+    "ON CONFLICT DO NOTHING RETURNING 1")
+_SQL_BUSY = text(
+    "SELECT resource_id, starts_at, ends_at FROM bookings "
+    "WHERE tenant_id = :t AND resource_id = ANY(:rids) AND status IN ('held', 'booked') "
+    "AND tstzrange(starts_at, ends_at) && tstzrange(:a, :b) "
+    "AND (status = 'booked' OR hold_expires_at > :now) ORDER BY resource_id, starts_at"
+).bindparams(bindparam("rids", type_=ARRAY(BIGINT)))
+_SQL_OPEN_CALL = text(
+    "INSERT INTO call_states (tenant_id, call_id) VALUES (:t, :c) "
+    "ON CONFLICT (tenant_id, call_id) DO UPDATE SET status = call_states.status RETURNING status")
+_SQL_END_CALL = text(
+    "INSERT INTO call_states (tenant_id, call_id, status, ended_reason, ended_at) "
+    "VALUES (:t, :c, 'ended', :why, :now) ON CONFLICT (tenant_id, call_id) DO UPDATE SET status = 'ended', "
+    "ended_reason = COALESCE(call_states.ended_reason, excluded.ended_reason), "
+    "ended_at = COALESCE(call_states.ended_at, excluded.ended_at) RETURNING 1")
+_SQL_LOCK = text("SELECT pg_advisory_xact_lock(:cls, CAST(:r AS integer))")
+_SQL_RETIRE = text(
+    f"UPDATE bookings SET status = 'expired', updated_at = :now "
+    f"WHERE tenant_id = :t AND resource_id = :r AND status = 'held' AND hold_expires_at <= :now "
+    f"AND tstzrange(starts_at, ends_at) && tstzrange(:a, :b) RETURNING {_BOOKING_COLS}")
+_SQL_INSERT_HOLD = text(
+    f"INSERT INTO bookings (tenant_id, resource_id, service_id, status, starts_at, ends_at, call_id, "
+    f"hold_expires_at, created_at, updated_at) VALUES (:t, :r, :s, 'held', :a, :b, :c, :x, :now, :now) "
+    f"RETURNING {_BOOKING_COLS}")
+_SQL_RELEASE_CALL = text(
+    f"UPDATE bookings SET status = :st, updated_at = :now "
+    f"WHERE tenant_id = :t AND call_id = :c AND status = 'held' RETURNING {_BOOKING_COLS}")
+_SQL_HOLD_OF_CALL = text(
+    f"SELECT {_BOOKING_COLS} FROM bookings WHERE tenant_id = :t AND call_id = :c AND status = 'held' FOR UPDATE")
+_SQL_LAST_OF_CALL = text(
+    f"SELECT {_BOOKING_COLS} FROM bookings WHERE tenant_id = :t AND call_id = :c ORDER BY updated_at DESC, id DESC "
+    f"LIMIT 1")
+_SQL_BOOK = text(
+    f"UPDATE bookings SET status = 'booked', customer_name = :n, phone = :p, notes = :notes, hold_expires_at = NULL, "
+    f"booked_at = :now, updated_at = :now WHERE tenant_id = :t AND id = :i AND status = 'held' "
+    f"RETURNING {_BOOKING_COLS}")
+_SQL_APPOINTMENT = text(
+    f"SELECT {_BOOKING_COLS} FROM bookings WHERE tenant_id = :t AND id = :i AND status IN ('booked', 'cancelled') "
+    f"FOR UPDATE")
+_SQL_BY_PHONE = text(
+    f"SELECT {_BOOKING_COLS} FROM bookings WHERE tenant_id = :t AND phone = :p AND status = 'booked' "
+    f"AND ends_at > :now ORDER BY starts_at LIMIT 10")
+_SQL_CANCEL = text(
+    f"UPDATE bookings SET status = 'cancelled', cancel_reason = :why, updated_at = :now "
+    f"WHERE tenant_id = :t AND id = :i AND status = 'booked' RETURNING {_BOOKING_COLS}")
+_SQL_MOVE = text(
+    f"UPDATE bookings SET resource_id = :r, starts_at = :a, ends_at = :b, updated_at = :now "
+    f"WHERE tenant_id = :t AND id = :i AND status = 'booked' RETURNING {_BOOKING_COLS}")
+_SQL_AUDIT = text(
+    "INSERT INTO booking_audit (tenant_id, booking_id, action, call_id, tool_call_id, phone_masked, before, after) "
+    "VALUES (:t, :i, :a, :c, :k, :p, :before, :after) RETURNING 1"
+).bindparams(bindparam("before", type_=JSONB), bindparam("after", type_=JSONB))
+
+__all__ = ["SqlStore", "SqlUnitOfWork", "TenantAuth", "hash_secret", "make_engine"]

@@ -1,0 +1,93 @@
+"""Reading the dates and times callers (through the LLM) give us, in the tenant's zone, DST-correct.
+
+- dates: 'YYYY-MM-DD', 'today', 'tomorrow', weekday names ('thursday', 'next thursday': the next one,
+  today included).
+- times: local 'YYYY-MM-DDTHH:MM' (tenant zone) or ISO 8601 with an offset or 'Z'.
+A local wall time that does not exist (skipped by a spring-forward change) is reported, never shifted
+silently; an ambiguous one (repeated by a fall-back change) means its first occurrence.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from .model import UTC, InvalidArguments, ToolError
+
+_WEEKDAY_NAMES = {
+    "monday": 0, "mon": 0, "tuesday": 1, "tue": 1, "tues": 1, "wednesday": 2, "wed": 2,
+    "thursday": 3, "thu": 3, "thur": 3, "thurs": 3, "friday": 4, "fri": 4, "saturday": 5, "sat": 5,
+    "sunday": 6, "sun": 6,
+}
+_LOCAL_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
+
+
+def parse_day(value: object, today: date, field: str = "date") -> date:
+    """A calendar day from 'YYYY-MM-DD', 'today', 'tomorrow' or a weekday name."""
+    if not isinstance(value, str):
+        raise InvalidArguments(f"The {field} should be a date like 2026-03-12, today, tomorrow or a weekday.")
+    text = value.strip().lower()
+    if text == "today":
+        return today
+    if text == "tomorrow":
+        return today + timedelta(days=1)
+    for prefix in ("next ", "this ", "on "):
+        if text.startswith(prefix):
+            text = text[len(prefix):].strip()
+    if text in _WEEKDAY_NAMES:
+        return today + timedelta(days=(_WEEKDAY_NAMES[text] - today.weekday()) % 7)
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidArguments(
+            f"I couldn't understand the {field} '{_clip(value)}'. Please give a date like 2026-03-12, "
+            "today, tomorrow or a weekday."
+        ) from None
+
+
+def local_datetime(day: date, wall: time, tz: ZoneInfo) -> datetime | None:
+    """The aware datetime of a local wall time on a day, or None when that wall time does not exist."""
+    naive = datetime.combine(day, wall)
+    aware = naive.replace(tzinfo=tz, fold=0)
+    round_trip = aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+    if round_trip != naive:
+        return None
+    return aware
+
+
+def parse_moment(value: object, tz: ZoneInfo, field: str) -> datetime:
+    """An aware datetime from a local 'YYYY-MM-DDTHH:MM' (tenant zone) or an ISO string with offset."""
+    if not isinstance(value, str):
+        raise InvalidArguments(
+            f"The {field} should be a date and time like 2026-03-12T14:30, in the clinic's local time."
+        )
+    text = value.strip()
+    if len(text) > 40:
+        raise InvalidArguments(f"The {field} is too long to be a date and time.")
+    try:
+        parsed = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise InvalidArguments(
+            f"I couldn't understand the {field} '{_clip(value)}'. Please give a date and time like "
+            "2026-03-12T14:30."
+        ) from None
+    if parsed.tzinfo is not None:
+        return parsed.astimezone(UTC)
+    if not _LOCAL_RE.match(text):
+        raise InvalidArguments(
+            f"The {field} needs a time of day too, like 2026-03-12T14:30."
+        )
+    aware = local_datetime(parsed.date(), parsed.time(), tz)
+    if aware is None:
+        raise ToolError(
+            "nonexistent_time",
+            f"{parsed.strftime('%H:%M')} doesn't exist on that day because the clocks change. "
+            "Please pick another time.",
+        )
+    return aware.astimezone(UTC)
+
+
+def _clip(value: object, limit: int = 40) -> str:
+    text = str(value).replace("\n", " ").replace("\r", " ")
+    return text if len(text) <= limit else text[:limit] + "..."

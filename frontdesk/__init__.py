@@ -1,0 +1,1 @@
+"""frontdesk: the composition root (settings, bootstrap), the CLI and the embedded dev servers."""

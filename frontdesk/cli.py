@@ -1,0 +1,168 @@
+"""The `frontdesk` command: migrate, serve, tenant apply, dev."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import structlog
+
+from domain.tenant_config import TenantConfigError, load_tenant_file
+from frontdesk import bootstrap, logs
+from frontdesk.settings import DEV_SECRET_KEY, Settings
+
+log = structlog.get_logger("frontdesk")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEMO_TENANT = PROJECT_ROOT / "examples" / "demo-clinic.toml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="frontdesk", description="Back end of a voice-AI receptionist.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="bring DATABASE_URL's schema up to date")
+    serve = sub.add_parser("serve", help="run the webhook server (production)")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=None, help="default: $PORT, else 8080")
+    tenant = sub.add_parser("tenant", help="manage tenants")
+    tenant_sub = tenant.add_subparsers(dest="tenant_command", required=True)
+    apply = tenant_sub.add_parser("apply", help="create or update a tenant from a TOML file")
+    apply.add_argument("file", type=Path)
+    dev = sub.add_parser("dev", help="demo: embedded PostgreSQL (unless DATABASE_URL), demo clinic, server")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=None, help="default: $PORT, else 8080")
+    dev.add_argument("--data-dir", type=Path, default=Path(".data"))
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env()
+    if args.command == "dev":
+        return _dev(args, settings)
+    logs.configure(settings.log_format)
+    if args.command == "migrate":
+        return _migrate(settings)
+    if args.command == "serve":
+        return _serve(settings, args.host, args.port or settings.port)
+    if args.command == "tenant" and args.tenant_command == "apply":
+        return _tenant_apply(settings, args.file)
+    parser.error("unknown command")
+    return 2
+
+
+def _need_database(settings: Settings) -> None:
+    if not settings.database_url:
+        raise SystemExit("DATABASE_URL is not set. Set it to postgresql://user@host/db, "
+                         "or run `frontdesk dev` to use the embedded PostgreSQL.")
+
+
+def _migrate(settings: Settings) -> int:
+    _need_database(settings)
+    started = time.perf_counter()
+    print("migrating the database to the newest schema...", file=sys.stderr, flush=True)
+    bootstrap.migrate(settings.database_url)
+    print(f"database is up to date ({time.perf_counter() - started:.1f}s)", file=sys.stderr)
+    return 0
+
+
+def _tenant_apply(settings: Settings, path: Path) -> int:
+    _need_database(settings)
+    try:
+        spec = load_tenant_file(path, settings.environ)
+    except TenantConfigError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+
+    async def apply() -> tuple[int, str]:
+        store = bootstrap.build_store(settings)
+        try:
+            return await store.apply_tenant(spec)
+        finally:
+            await store.engine.dispose()
+
+    try:
+        _, action = asyncio.run(apply())
+    except ValueError as e:
+        print(f"{path} cannot be applied:\n  - {e}", file=sys.stderr)
+        return 2
+    print(f"tenant {spec.slug} {action}: {len(spec.services)} service(s), {len(spec.resources)} resource(s), "
+          f"{len(spec.closures)} closure(s), time zone {spec.timezone}")
+    return 0
+
+
+def _serve(settings: Settings, host: str, port: int) -> int:
+    from aiohttp import web
+
+    from webhook import create_app
+
+    _need_database(settings)
+    if settings.secret_key == DEV_SECRET_KEY:
+        log.warning("secret_key_not_set", hint="set SECRET_KEY in production; tenants must be re-applied after")
+    log.info("serving", host=host, port=port)
+    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
+    return 0
+
+
+def _dev(args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    from webhook import create_app
+
+    logs.configure(os.environ.get("LOG_FORMAT", "console").lower())
+    port = args.port or settings.port
+    if not settings.database_url:
+        from frontdesk.embedded import start_postgres
+
+        print(f"starting the embedded PostgreSQL in {args.data_dir}/pg ...", flush=True)
+        url = start_postgres(args.data_dir)
+        settings = Settings.from_env({**settings.environ, "DATABASE_URL": url})
+    print("migrating ...", flush=True)
+    bootstrap.migrate(settings.database_url)
+    if _tenant_apply(settings, DEMO_TENANT) != 0:
+        return 2
+    spec = load_tenant_file(DEMO_TENANT, settings.environ)
+    base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '') else args.host}:{port}"
+    print(_banner(base, spec.secret, spec.assistant_ids[0] if spec.assistant_ids else None), flush=True)
+    try:
+        web.run_app(create_app(settings), host=args.host, port=port, print=None, access_log=None)
+    except OSError as e:
+        print(f"cannot listen on {args.host}:{port}: {e.strerror}. Try `frontdesk dev --port 8081`.",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def demo_request(assistant_id: str | None, tool_call_id: str) -> dict:
+    """A check_availability tool call as Vapi sends it (trimmed to what the server reads)."""
+    call: dict = {"id": "demo-call-1", "type": "inboundPhoneCall", "customer": {"number": "+15555550123"}}
+    if assistant_id:
+        call["assistantId"] = assistant_id
+    return {"message": {
+        "type": "tool-calls",
+        "call": call,
+        "customer": {"number": "+15555550123"},
+        "toolCallList": [{"id": tool_call_id, "type": "function",
+                          "function": {"name": "check_availability", "arguments": {"service": "Cleaning"}}}],
+    }}
+
+
+def _banner(base: str, secret: str, assistant_id: str | None) -> str:
+    body = json.dumps(demo_request(assistant_id, f"demo-{int(time.time())}"), separators=(",", ":"))
+    return f"""
+frontdesk is running.
+  webhook URL : {base}/vapi/webhook   (per-tool URLs: {base}/vapi/tools/<name>)
+  demo secret : {secret}   (send as X-Vapi-Secret or Authorization: Bearer)
+  health      : {base}/healthz   readiness: {base}/readyz
+
+Ask for the first three openings:
+curl -s {base}/vapi/webhook -H 'Content-Type: application/json' -H 'X-Vapi-Secret: {secret}' -d '{body}'
+
+Press Ctrl-C to stop.
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

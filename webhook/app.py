@@ -1,0 +1,52 @@
+"""create_app(settings): the web application and the resources it owns, built per app, never at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timezone
+
+import structlog
+from aiohttp import web
+
+from domain.store import SqlStore, make_engine
+from frontdesk.settings import Settings, sqlalchemy_url
+
+from .keys import CLOCK, SETTINGS, STORE
+from .middlewares import access_log
+from .routes import setup_routes
+
+log = structlog.get_logger("frontdesk.webhook")
+
+#: Vapi's end-of-call reports carry whole transcripts; allow them, refuse anything absurd
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def create_app(settings: Settings, *, store: SqlStore | None = None,
+               clock: Callable[[], datetime] = utc_now) -> web.Application:
+    """The webhook app. Pass `store` to share one (tests, benchmarks); otherwise it is built from settings
+    on start-up and disposed of on clean-up."""
+    app = web.Application(middlewares=[access_log], client_max_size=MAX_BODY_BYTES)
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    if store is not None:
+        app[STORE] = store
+    else:
+        app.cleanup_ctx.append(_store_context)
+    setup_routes(app)
+    return app
+
+
+async def _store_context(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    engine = make_engine(sqlalchemy_url(settings.database_url), settings.db_pool_size, settings.db_max_overflow)
+    store = SqlStore(engine, settings.secret_key)
+    changed = await store.refresh_env_secrets(settings.environ)
+    if changed:
+        log.info("tenant_secrets_refreshed_from_env", tenants=changed)
+    app[STORE] = store
+    yield
+    await engine.dispose()

@@ -1,0 +1,13 @@
+"""Typed application keys for the resources create_app wires in."""
+
+from collections.abc import Callable
+from datetime import datetime
+
+from aiohttp import web
+
+from domain.store import SqlStore
+from frontdesk.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", SqlStore)
+CLOCK = web.AppKey("clock", Callable[[], datetime])

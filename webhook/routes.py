@@ -1,0 +1,143 @@
+"""HTTP routes. Handlers only translate: authenticate, parse the envelope, run use cases, format replies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from domain import services
+from domain.commands import EndCall
+from domain.model import ToolContext, mask_phone
+from domain.store import TenantAuth
+
+from . import vapi
+from .keys import CLOCK, STORE
+from .middlewares import LOG_FIELDS
+from .tools import prepare
+
+log = structlog.get_logger("frontdesk.webhook")
+
+_UNAUTHORIZED = {"error": "unauthorized"}
+#: message types after which a call can hold nothing
+_END_OF_CALL = {"end-of-call-report"}
+#: said when the store fails mid-call; the caller hears this instead of silence or a stack trace
+_TROUBLE = services.encode({
+    "ok": False, "code": "temporarily_unavailable",
+    "say": "I'm sorry, I'm having trouble reaching the booking system. Please give me a moment and try again.",
+})
+
+
+def _secret(request: web.Request) -> str | None:
+    secret = request.headers.get("X-Vapi-Secret")
+    if secret:
+        return secret.strip()
+    auth = request.headers.get("Authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+async def _authenticate(request: web.Request) -> tuple[TenantAuth, dict[str, Any]] | web.Response:
+    """The tenant comes from the credential alone; an assistant id in the body must be one of its own."""
+    secret = _secret(request)
+    tenant = await request.app[STORE].authenticate(secret) if secret else None
+    if tenant is None:
+        request[LOG_FIELDS]["outcome"] = "unauthorized"
+        return web.json_response(_UNAUTHORIZED, status=401)
+    request[LOG_FIELDS]["tenant"] = tenant.slug
+    try:
+        body = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        request[LOG_FIELDS]["outcome"] = "bad_json"
+        return web.json_response({"error": "body is not JSON"}, status=400)
+    msg = body.get("message") if isinstance(body, dict) else None
+    if not isinstance(msg, dict):
+        request[LOG_FIELDS]["outcome"] = "no_message"
+        return web.json_response({"error": "expected a JSON object with a \"message\" object"}, status=400)
+    assistant = vapi.assistant_id(msg)
+    if assistant is not None and assistant not in tenant.assistant_ids:
+        request[LOG_FIELDS]["outcome"] = "unauthorized"
+        return web.json_response(_UNAUTHORIZED, status=401)
+    return tenant, msg
+
+
+async def vapi_webhook(request: web.Request) -> web.Response:
+    auth = await _authenticate(request)
+    if isinstance(auth, web.Response):
+        return auth
+    tenant, msg = auth
+    fields = request[LOG_FIELDS]
+    mtype = vapi.message_type(msg)
+    call_id = vapi.call_id(msg)
+    fields.update(type=mtype, call_id=call_id)
+    if mtype == "tool-calls":
+        calls = vapi.tool_calls(msg)
+        hint = request.match_info.get("name")
+        results = [await _run(request, tenant, msg, call, hint) for call in calls]
+        fields["tools"] = [r[0] for r in results]
+        fields["outcomes"] = [r[1] for r in results]
+        return web.json_response({"results": [r[2] for r in results]})
+    if mtype == "function-call":
+        call = vapi.legacy_function_call(msg)
+        name, outcome, item = await _run(request, tenant, msg, call, request.match_info.get("name"))
+        fields.update(tools=[name], outcomes=[outcome])
+        return web.json_response({"result": item["result"]})
+    if (mtype == "status-update" and msg.get("status") == "ended") or mtype in _END_OF_CALL:
+        if call_id:
+            released = await services.end_call(EndCall(call_id, vapi.ended_reason(msg)),
+                                               request.app[STORE].uow(tenant), request.app[CLOCK]())
+            fields["holds_released"] = released
+        return web.json_response({})
+    if mtype == "hang":
+        # Vapi's latency alarm: the assistant went quiet waiting on something slow. Not a hang-up.
+        log.warning("assistant_waiting", tenant=tenant.slug, call_id=call_id)
+    return web.json_response({})
+
+
+async def _run(request: web.Request, tenant: TenantAuth, msg: dict[str, Any], call: vapi.ToolCall,
+               hint: str | None) -> tuple[str, str, dict[str, Any]]:
+    if call.name is None and hint:
+        call = vapi.ToolCall(call.id, hint, call.arguments, call.error)
+    handler, writes = prepare(call.name, call.arguments, call.error)
+    ctx = ToolContext(tenant_id=tenant.id, call_id=vapi.call_id(msg), tool_call_id=call.id,
+                      caller_phone=vapi.caller_number(msg), now=request.app[CLOCK]())
+    try:
+        result = await services.execute(request.app[STORE].uow(tenant), ctx, call.name or "", handler, writes)
+    except Exception:
+        # nothing was committed (the transaction rolled back), so a retry of this toolCallId runs afresh
+        log.exception("tool_failed", tenant=tenant.slug, call_id=ctx.call_id, tool=call.name,
+                      caller=mask_phone(ctx.caller_phone))
+        result = _TROUBLE
+    outcome = _outcome(result)
+    return call.name or "", outcome, vapi.result_item(call, result)
+
+
+def _outcome(result: str) -> str:
+    try:
+        payload = json.loads(result)
+    except ValueError:
+        return "?"
+    return "ok" if payload.get("ok") else str(payload.get("code", "error"))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        await request.app[STORE].ping()
+    except Exception as e:  # any failure to reach the database means "not ready"
+        return web.json_response({"status": "unavailable", "database": type(e).__name__}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/vapi/webhook", vapi_webhook)
+    app.router.add_post("/vapi/tools/{name}", vapi_webhook)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
