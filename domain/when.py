@@ -72,6 +72,8 @@ def parse_moment(value: object, tz: ZoneInfo, field: str) -> datetime:
             f"I couldn't understand the {field} '{_clip(value)}'. Please give a date and time like "
             "2026-03-12T14:30."
         ) from None
+    if not 1900 <= parsed.year <= 2999:
+        raise InvalidArguments(f"The {field} {_clip(value)} is not a date I can book.")
     if parsed.tzinfo is not None:
         return parsed.astimezone(UTC)
     if not _LOCAL_RE.match(text):

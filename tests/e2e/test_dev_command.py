@@ -1,0 +1,75 @@
+"""`frontdesk dev` on a bare machine: embedded PostgreSQL, demo clinic, the printed curl answers openings."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"frontdesk dev exited early with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)  # polling a server that is starting: the condition is checked each round
+    raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+@pytest.mark.slow
+def test_frontdesk_dev_without_database_url_serves_the_printed_curl(tmp_path):
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PORT")}
+    env["LOG_FORMAT"] = "json"
+    out_path = tmp_path / "dev.out"
+    with open(out_path, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "frontdesk.cli", "dev", "--port", str(port),
+                                 "--data-dir", str(tmp_path / "data")], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            _wait_for(f"http://127.0.0.1:{port}/healthz", proc, timeout=90)
+            _wait_for(f"http://127.0.0.1:{port}/readyz", proc, timeout=10)
+            printed = out_path.read_text()
+            assert "demo-secret-bright-smile-0001" in printed
+            curl = next(line for line in printed.splitlines() if line.startswith("curl "))
+            argv = shlex.split(curl)
+            secret = next(a.split(": ", 1)[1] for a in argv if a.startswith("X-Vapi-Secret"))
+            body = argv[argv.index("-d") + 1].encode()
+            req = urllib.request.Request(argv[2], data=body, method="POST",
+                                         headers={"Content-Type": "application/json", "X-Vapi-Secret": secret})
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                answer = json.loads(resp.read())
+            result = json.loads(answer["results"][0]["result"])
+            assert result["ok"] is True and len(result["openings"]) == 3, result
+            assert not re.search(r"\d{4}-\d{2}-\d{2}T", result["say"])  # spoken words, not ISO strings
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                raise
+    assert proc.returncode == 0, out_path.read_text()[-2000:]

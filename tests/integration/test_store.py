@@ -1,0 +1,129 @@
+"""The slot store and tenant files against real PostgreSQL, migrations applied."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from domain.tenant_config import TenantConfigError, load_tenant_file, parse_tenant
+from tests.conftest import DEFAULT_NOW, TEST_SECRET_KEY, clinic_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_racing_one_hundred_transactions_for_one_slot_leaves_exactly_one_hold(make_tenant, store, db):
+    """Straight at the store, no HTTP: the advisory lock plus the exclusion constraint give one winner and no
+    error (no deadlock surfaces, no 'nobody won')."""
+    tenant = await make_tenant()
+    rid, sid = db.execute("SELECT r.id, s.id FROM resources r JOIN services s USING (tenant_id) "
+                          "WHERE r.tenant_id = %s LIMIT 1", (tenant.id,)).fetchone()
+    start = datetime(2026, 3, 4, 15, 0, tzinfo=timezone.utc)
+
+    async def contender(i: int):
+        uow = store.uow(tenant.auth)
+        async with uow:
+            hold = await uow.try_hold(rid, sid, start + timedelta(minutes=15 * (i % 2)),
+                                      start + timedelta(minutes=30 + 15 * (i % 2)), f"c{i}",
+                                      DEFAULT_NOW + timedelta(minutes=10), DEFAULT_NOW)
+            await uow.commit()
+            return hold
+
+    results = await asyncio.gather(*[contender(i) for i in range(60)])
+    assert sum(r is not None for r in results) == 1
+    assert db.execute("SELECT count(*) FROM bookings WHERE tenant_id = %s AND status = 'held'",
+                      (tenant.id,)).fetchone()[0] == 1
+
+
+async def test_applying_the_same_tenant_file_twice_changes_nothing(store, db):
+    spec = parse_tenant(clinic_config(), "t", {})
+    tid, first = await store.apply_tenant(spec)
+    version = db.execute("SELECT config_version FROM tenants WHERE id = %s", (tid,)).fetchone()[0]
+    tid2, second = await store.apply_tenant(spec)
+    assert (first, second, tid2) == ("created", "unchanged", tid)
+    assert db.execute("SELECT config_version FROM tenants WHERE id = %s", (tid,)).fetchone()[0] == version
+
+
+async def test_an_updated_tenant_file_is_applied_and_seen_by_a_running_store(make_tenant, caller_for, store, db):
+    tenant = await make_tenant()
+    vapi = caller_for(tenant)
+    before = await vapi.tool("check_availability", {"date": "2026-03-04"})
+    assert before["openings"][0]["start"].startswith("2026-03-04T09:00")
+    data = clinic_config(slug=tenant.slug, webhook_secret=tenant.secret, resources=[{
+        "name": "Dr Lee", "services": ["Cleaning"], "hours": {"wed": ["13:00-15:00"]}}])
+    _, action = await store.apply_tenant(parse_tenant(data, "t", {}))
+    assert action == "updated"
+    after = await vapi.tool("check_availability", {"date": "2026-03-04"})
+    assert after["openings"][0]["start"].startswith("2026-03-04T13:00")
+    checkup = await vapi.tool("check_availability", {"service": "Checkup"})
+    assert checkup["code"] == "no_availability"
+
+
+async def test_a_secret_already_used_by_another_tenant_is_refused_and_nothing_is_applied(store, db):
+    first = parse_tenant(clinic_config(), "t", {})
+    await store.apply_tenant(first)
+    clash = parse_tenant(clinic_config(webhook_secret=first.secret), "t", {})
+    with pytest.raises(ValueError, match="webhook_secret"):
+        await store.apply_tenant(clash)
+    assert db.execute("SELECT count(*) FROM tenants WHERE slug = %s", (clash.slug,)).fetchone()[0] == 0
+
+
+async def test_secrets_are_stored_only_as_keyed_hashes(make_tenant, db):
+    tenant = await make_tenant()
+    row = db.execute("SELECT * FROM tenants WHERE id = %s", (tenant.id,)).fetchone()
+    assert tenant.secret not in repr(row)
+    import hashlib
+    import hmac
+    assert hmac.new(TEST_SECRET_KEY.encode(), tenant.secret.encode(), hashlib.sha256).hexdigest() in row
+
+
+async def test_webhook_secret_env_is_read_at_apply_and_refreshed_when_the_server_starts(store, db):
+    data = clinic_config()
+    del data["tenant"]["webhook_secret"]
+    data["tenant"]["webhook_secret_env"] = "CLINIC_SECRET"
+    with pytest.raises(TenantConfigError, match="CLINIC_SECRET is not set"):
+        parse_tenant(data, "t", {})
+    spec = parse_tenant(data, "t", {"CLINIC_SECRET": "first-secret-long-enough"})
+    await store.apply_tenant(spec)
+    assert await store.authenticate("first-secret-long-enough") is not None
+    changed = await store.refresh_env_secrets({"CLINIC_SECRET": "rotated-secret-long-enough"})
+    assert spec.slug in changed
+    assert await store.authenticate("first-secret-long-enough") is None
+    assert await store.authenticate("rotated-secret-long-enough") is not None
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "frontdesk.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **env}, cwd=ROOT, timeout=60)
+
+
+async def test_tenant_apply_cli_reports_every_bad_field_and_applies_nothing(database_url, db, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[tenant]\nslug = "cli-bad"\nname = "Bad"\ntimezone = "Mars/Olympus"\nwebhook_secret = "short"\n'
+        'hold_minuts = 5\n[[services]]\nname = "Cleaning"\nminutes = 30\n'
+        '[[resources]]\nname = "Dr X"\nservices = ["Cleaning", "Whitening"]\nhours = { mon = ["13:00-12:00"] }\n')
+    env = {"DATABASE_URL": database_url, "SECRET_KEY": TEST_SECRET_KEY}
+    out = _cli("tenant", "apply", str(bad), env=env)
+    assert out.returncode == 2
+    for field in ("tenant.timezone", "tenant.webhook_secret", "tenant.hold_minuts", "resources[0].services",
+                  "resources[0].hours.mon[0]"):
+        assert field in out.stderr
+    assert "Traceback" not in out.stderr
+    assert db.execute("SELECT count(*) FROM tenants WHERE slug = 'cli-bad'").fetchone()[0] == 0
+
+    good = out = _cli("tenant", "apply", str(ROOT / "examples" / "demo-clinic.toml"), env=env)
+    assert good.returncode == 0, good.stderr
+    assert "bright-smile created" in good.stdout
+    again = _cli("tenant", "apply", str(ROOT / "examples" / "demo-clinic.toml"), env=env)
+    assert "bright-smile unchanged" in again.stdout
+
+
+def test_the_demo_clinic_file_is_valid():
+    spec = load_tenant_file(ROOT / "examples" / "demo-clinic.toml", {})
+    assert spec.slug == "bright-smile" and spec.timezone == "America/New_York"
