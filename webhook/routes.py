@@ -44,7 +44,13 @@ def _secret(request: web.Request) -> str | None:
 async def _authenticate(request: web.Request) -> tuple[TenantAuth, dict[str, Any]] | web.Response:
     """The tenant comes from the credential alone; an assistant id in the body must be one of its own."""
     secret = _secret(request)
-    tenant = await request.app[STORE].authenticate(secret) if secret else None
+    try:
+        tenant = await request.app[STORE].authenticate(secret) if secret else None
+    except Exception:
+        # the database is unreachable: nobody can be authenticated, and the caller should not wait
+        log.exception("authenticate_failed")
+        request[LOG_FIELDS]["outcome"] = "database_unavailable"
+        return web.json_response({"error": "temporarily_unavailable"}, status=503)
     if tenant is None:
         request[LOG_FIELDS]["outcome"] = "unauthorized"
         return web.json_response(_UNAUTHORIZED, status=401)

@@ -1,0 +1,57 @@
+"""Health, readiness and the one log line per request (which never carries secrets or whole numbers)."""
+
+from __future__ import annotations
+
+import json
+
+from domain.store import SqlStore, make_engine
+from frontdesk import logs
+from frontdesk.settings import Settings
+from tests.conftest import TEST_SECRET_KEY, tool_calls_body
+
+
+async def test_healthz_and_readyz_answer_when_the_database_is_up(client):
+    assert (await client.get("/healthz")).status == 200
+    ready = await client.get("/readyz")
+    assert ready.status == 200 and (await ready.json())["status"] == "ready"
+
+
+async def test_readyz_is_503_when_the_database_is_unreachable(aiohttp_client, clock):
+    from webhook import create_app
+
+    engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", pool_size=1, max_overflow=0)
+    store = SqlStore(engine, TEST_SECRET_KEY)
+    client = await aiohttp_client(create_app(Settings(), store=store, clock=clock))
+    try:
+        assert (await client.get("/healthz")).status == 200
+        assert (await client.get("/readyz")).status == 503
+        # with no database nobody can be authenticated: a prompt 503, never a hang or a stack trace
+        resp = await client.post("/vapi/webhook", json=tool_calls_body([("check_availability", {}, "t")]),
+                                 headers={"X-Vapi-Secret": "whatever-secret-value"})
+        assert resp.status == 503 and await resp.json() == {"error": "temporarily_unavailable"}
+    finally:
+        await engine.dispose()
+
+
+async def test_each_request_logs_one_json_line_without_secrets_raw_bodies_or_phone_numbers(
+        make_tenant, caller_for, capsys):
+    logs.configure("json")
+    tenant = await make_tenant()
+    vapi = caller_for(tenant)
+    capsys.readouterr()
+    body = tool_calls_body([("reserve_slot", {"start": "2026-03-04T10:00"}, "tc-log-1"),
+                            ("book_appointment", {"name": "Dana Whitfield", "phone": "+12125550188"}, "tc-log-2")],
+                           caller="+15555550123")
+    body["message"]["toolWithToolCallList"] = [{"server": {"headers": {"X-Vapi-Secret": tenant.secret}}}]
+    resp = await vapi.post(body)
+    assert resp.status == 200
+    out = capsys.readouterr().out
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line.get("event") == "request"]
+    assert len(requests) == 1
+    line = requests[0]
+    assert line["tenant"] == tenant.slug and line["call_id"] == "call-1"
+    assert line["tools"] == ["reserve_slot", "book_appointment"] and line["outcomes"] == ["ok", "ok"]
+    assert isinstance(line["duration_ms"], float)
+    for secret_or_pii in (tenant.secret, "5555550123", "2125550188", "Dana Whitfield"):
+        assert secret_or_pii not in out
