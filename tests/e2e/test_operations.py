@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import structlog
+
 from domain.store import SqlStore, make_engine
 from frontdesk import logs
 from frontdesk.settings import Settings
@@ -36,6 +38,13 @@ async def test_readyz_is_503_when_the_database_is_unreachable(aiohttp_client, cl
 async def test_each_request_logs_one_json_line_without_secrets_raw_bodies_or_phone_numbers(
         make_tenant, caller_for, capsys):
     logs.configure("json")
+    try:
+        await _one_logged_request(make_tenant, caller_for, capsys)
+    finally:
+        structlog.reset_defaults()
+
+
+async def _one_logged_request(make_tenant, caller_for, capsys) -> None:
     tenant = await make_tenant()
     vapi = caller_for(tenant)
     capsys.readouterr()
