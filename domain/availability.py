@@ -94,6 +94,10 @@ def openings(
     length = timedelta(minutes=service.minutes)
     found: list[Opening] = []
     day = max(window.first_day, schedule.today(now))
+    # Wall times well before `earliest` on its own day cannot qualify: skip them before any zone maths
+    # (the margin covers any DST shift).
+    earliest_local = earliest.astimezone(tz)
+    skip_before = (earliest_local - timedelta(hours=3)).time() if earliest_local.hour >= 3 else time(0)
     while day <= last_day and len(found) < limit:
         per_day: dict[datetime, Opening] = {}
         for resource in resources:
@@ -105,6 +109,8 @@ def openings(
                 if close_at is None:
                     continue
                 for wall in _grain_starts(opens, closes, schedule.slot_minutes):
+                    if day == earliest_local.date() and wall < skip_before:
+                        continue
                     if window.part_of_day:
                         lo, hi = PARTS_OF_DAY[window.part_of_day]
                         if not lo <= wall.hour < hi:

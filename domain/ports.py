@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from .availability import Busy
@@ -23,6 +23,7 @@ class UnitOfWork(Protocol):
     """
 
     tenant_id: int
+    read_only: bool  # autocommit: no transaction, commit() does nothing
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...
@@ -42,9 +43,10 @@ class UnitOfWork(Protocol):
     async def open_call(self, call_id: str) -> str:
         """Record the call (if new), lock its row for this transaction, return its status."""
     async def end_call(self, call_id: str, reason: str | None, now: datetime) -> list[Booking]: ...
-    async def try_hold(self, resource_id: int, service_id: int, start: datetime, end: datetime,
+    async def try_hold(self, resource_id: int, service_id: int, day: date, start: datetime, end: datetime,
                        call_id: str, expires_at: datetime, now: datetime) -> Booking | None:
-        """Serialise on the resource, retire expired holds in the way, insert the hold; None if taken."""
+        """Serialise with contenders for the resource on that local `day`, retire expired holds in the way,
+        insert the hold; None if the time is taken."""
     async def release_holds_of_call(self, call_id: str, now: datetime, status: str = "released") -> list[Booking]: ...
     async def hold_of_call(self, call_id: str) -> Booking | None: ...
     async def last_booking_of_call(self, call_id: str) -> Booking | None: ...
@@ -52,7 +54,7 @@ class UnitOfWork(Protocol):
     async def appointment(self, appointment_id: int) -> Booking | None: ...
     async def appointments_by_phone(self, phone: str, now: datetime) -> list[Booking]: ...
     async def cancel(self, booking_id: int, reason: str | None, now: datetime) -> Booking: ...
-    async def try_move(self, booking_id: int, resource_id: int, start: datetime, end: datetime,
+    async def try_move(self, booking_id: int, resource_id: int, day: date, start: datetime, end: datetime,
                        now: datetime) -> Booking | None: ...
     async def audit(self, booking_id: int, action: str, call_id: str | None, tool_call_id: str | None,
                     phone: str | None, before: dict | None, after: dict | None) -> None: ...

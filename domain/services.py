@@ -33,18 +33,22 @@ def encode(payload: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-async def execute(uow: UnitOfWork, ctx: ToolContext, name: str, handler: Handler, writes: bool) -> str:
+async def execute(uow: UnitOfWork, ctx: ToolContext, name: str, handler: Handler) -> str:
     """Run one tool call exactly once per (tenant, toolCallId); a replay gets the stored result, byte for byte.
 
     Writing tools claim the id first (a concurrent duplicate waits, then reads the stored answer) and run
     inside a savepoint, so a ToolError undoes everything the tool did while its answer is still stored.
+    Read-only tools (`uow.read_only`) compute first and store after, in autocommit.
     """
+    writes = not uow.read_only
     async with uow:
         key = ctx.tool_call_id
-        if key:
-            stored = await (uow.claim_tool_call(key, ctx.call_id, name) if writes else uow.stored_result(key))
+        if key and writes:
+            stored = await uow.claim_tool_call(key, ctx.call_id, name)
             if stored is not None:
                 return stored
+        # A read-only tool runs without a claim; if the id turns out to be stored already, save_result
+        # returns the stored answer instead of the fresh one, so a replay is still byte-identical.
         try:
             if writes:
                 async with uow.savepoint():
@@ -237,7 +241,8 @@ async def reserve_slot(cmd: c.ReserveSlot, uow: UnitOfWork, ctx: ToolContext) ->
     end = start + timedelta(minutes=service.minutes)
     expires = now + timedelta(minutes=schedule.hold_minutes)
     for resource in candidates:
-        hold = await uow.try_hold(resource.id, service.id, start, end, call_id, expires, now)
+        hold = await uow.try_hold(resource.id, service.id, start.astimezone(schedule.tz).date(), start, end,
+                                  call_id, expires, now)
         if hold is not None:
             await uow.audit(hold.id, "held", call_id, ctx.tool_call_id, None, None, hold.snapshot())
             when = say_opening(start, schedule.tz, resource.name)
@@ -360,7 +365,7 @@ async def reschedule_appointment(cmd: c.RescheduleAppointment, uow: UnitOfWork, 
                 await uow.audit(old.id, "released", ctx.call_id, ctx.tool_call_id, None,
                                 {**old.snapshot(), "status": "held"}, old.snapshot())
     for resource in candidates:
-        moved = await uow.try_move(appt.id, resource.id, start, end, now)
+        moved = await uow.try_move(appt.id, resource.id, start.astimezone(schedule.tz).date(), start, end, now)
         if moved is not None:
             await uow.audit(appt.id, "rescheduled", ctx.call_id, ctx.tool_call_id, appt.phone, appt.snapshot(),
                             moved.snapshot())

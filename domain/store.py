@@ -1,17 +1,22 @@
 """The PostgreSQL store: the only module that imports SQLAlchemy.
 
 Double booking is made impossible by the `bookings_no_overlap` exclusion constraint; the application
-additionally serialises contenders for one resource with a transaction-level advisory lock, because
-hundreds of transactions inserting the same range straight into an exclusion-constrained table deadlock
-(40P01) and can leave no winner at all. Both 23P01 and 40P01 still come back as "taken", never as an error.
+additionally serialises contenders with a transaction-level advisory lock, because hundreds of
+transactions inserting the same range straight into an exclusion-constrained table deadlock (40P01) and
+can leave no winner at all. Both 23P01 and 40P01 still come back as "taken", never as an error.
+
+The lock key is (resource id, local day as yyyymmdd), in PostgreSQL's two-int advisory key space, which
+this application reserves for it: a booking lies within one local day's working hours, so any two that
+could overlap share a key, while callers booking other days of the same provider do not wait on each other.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,8 +29,8 @@ from .availability import Busy
 from .model import Booking, Closure, Resource, Schedule, Service
 from .tenant_config import TenantSpec
 
-#: advisory-lock class for "one resource's calendar" (the two-int form keeps other lock users apart)
-RESOURCE_LOCK_CLASS = 7301
+#: how long a process trusts a secret it has looked up; a rotated or removed secret stops working after this
+AUTH_CACHE_SECONDS = 5.0
 _TAKEN_SQLSTATES = {"23P01", "40P01"}  # exclusion violation, deadlock: both mean "someone else got it"
 
 _BOOKING_COLS = ("id, resource_id, service_id, status, starts_at, ends_at, call_id, hold_expires_at, "
@@ -49,6 +54,10 @@ class TenantAuth:
     version: int
 
 
+def _day_key(day: date) -> int:
+    return day.year * 10000 + day.month * 100 + day.day
+
+
 def _booking(row: Any) -> Booking:
     return Booking(*row)
 
@@ -59,6 +68,7 @@ class SqlStore:
     def __init__(self, engine: AsyncEngine, secret_key: str) -> None:
         self.engine = engine
         self._secret_key = secret_key
+        self._auth_cache: dict[str, tuple[TenantAuth, float]] = {}
         self._schedules: dict[int, Schedule] = {}
 
     def secret_hash(self, secret: str) -> str:
@@ -70,15 +80,26 @@ class SqlStore:
         return True
 
     async def authenticate(self, secret: str) -> TenantAuth | None:
+        """The tenant whose secret this is, or None. Hits are cached for AUTH_CACHE_SECONDS (a tool call
+        is on the caller's critical path); misses never are."""
         wanted = self.secret_hash(secret)
+        cached = self._auth_cache.get(wanted)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
         async with self.engine.connect() as conn:
             row = (await conn.execute(_SQL_AUTH, {"h": wanted})).first()
         if row is None or not hmac.compare_digest(row.secret_hash, wanted):
+            self._auth_cache.pop(wanted, None)
             return None
-        return TenantAuth(row.id, row.slug, tuple(row.assistant_ids), row.config_version)
+        tenant = TenantAuth(row.id, row.slug, tuple(row.assistant_ids), row.config_version)
+        if len(self._auth_cache) > 10_000:
+            self._auth_cache.clear()
+        self._auth_cache[wanted] = (tenant, time.monotonic() + AUTH_CACHE_SECONDS)
+        return tenant
 
-    def uow(self, tenant: TenantAuth) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self, tenant.id, tenant.version)
+    def uow(self, tenant: TenantAuth, read_only: bool = False) -> SqlUnitOfWork:
+        """A unit of work for one tenant. Read-only ones run in autocommit (no BEGIN/COMMIT round trips)."""
+        return SqlUnitOfWork(self, tenant.id, tenant.version, read_only)
 
     async def load_schedule(self, conn: AsyncConnection, tenant_id: int, version: int) -> Schedule:
         cached = self._schedules.get(tenant_id)
@@ -175,6 +196,7 @@ class SqlStore:
                 ).bindparams(bindparam("a", type_=ARRAY(TEXT))), values)
                 action = "updated"
             await self._apply_schedule(conn, tenant_id, spec)
+        self._auth_cache.clear()
         return tenant_id, action
 
     async def _apply_schedule(self, conn: AsyncConnection, tenant_id: int, spec: TenantSpec) -> None:
@@ -237,21 +259,26 @@ class SqlStore:
                     await conn.execute(text("UPDATE tenants SET secret_hash = :h, updated_at = now() WHERE id = :i"),
                                        {"h": h, "i": r.id})
                     changed.append(r.slug)
+        self._auth_cache.clear()
         return changed
 
 
 class SqlUnitOfWork:
     """See domain.ports.UnitOfWork. Every statement carries `tenant_id = :t`."""
 
-    def __init__(self, store: SqlStore, tenant_id: int, version: int) -> None:
+    def __init__(self, store: SqlStore, tenant_id: int, version: int, read_only: bool = False) -> None:
         self._store = store
         self.tenant_id = tenant_id
         self._version = version
+        self.read_only = read_only
         self._conn: AsyncConnection | None = None
 
     async def __aenter__(self) -> SqlUnitOfWork:
         self._conn = await self._store.engine.connect()
-        await self._conn.begin()
+        if self.read_only:
+            await self._conn.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            await self._conn.begin()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -266,7 +293,8 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         assert self._conn is not None
-        await self._conn.commit()
+        if not self.read_only:
+            await self._conn.commit()
 
     def savepoint(self):
         assert self._conn is not None
@@ -323,12 +351,12 @@ class SqlUnitOfWork:
         await self._first(_SQL_END_CALL, c=call_id, why=reason, now=now)
         return await self.release_holds_of_call(call_id, now)
 
-    async def try_hold(self, resource_id: int, service_id: int, start: datetime, end: datetime,
+    async def try_hold(self, resource_id: int, service_id: int, day: date, start: datetime, end: datetime,
                        call_id: str, expires_at: datetime, now: datetime) -> Booking | None:
         assert self._conn is not None
         try:
             async with self._conn.begin_nested():
-                await self._conn.execute(_SQL_LOCK, {"cls": RESOURCE_LOCK_CLASS, "r": resource_id})
+                await self._conn.execute(_SQL_LOCK, {"r": resource_id, "d": _day_key(day)})
                 for row in await self._all(_SQL_RETIRE, r=resource_id, a=start, b=end, now=now):
                     old = _booking(row)
                     await self.audit(old.id, "expired", old.call_id, None, old.phone,
@@ -365,12 +393,12 @@ class SqlUnitOfWork:
     async def cancel(self, booking_id: int, reason: str | None, now: datetime) -> Booking:
         return _booking(await self._first(_SQL_CANCEL, i=booking_id, why=reason, now=now))
 
-    async def try_move(self, booking_id: int, resource_id: int, start: datetime, end: datetime,
+    async def try_move(self, booking_id: int, resource_id: int, day: date, start: datetime, end: datetime,
                        now: datetime) -> Booking | None:
         assert self._conn is not None
         try:
             async with self._conn.begin_nested():
-                await self._conn.execute(_SQL_LOCK, {"cls": RESOURCE_LOCK_CLASS, "r": resource_id})
+                await self._conn.execute(_SQL_LOCK, {"r": resource_id, "d": _day_key(day)})
                 for row in await self._all(_SQL_RETIRE, r=resource_id, a=start, b=end, now=now):
                     old = _booking(row)
                     await self.audit(old.id, "expired", old.call_id, None, old.phone,
@@ -413,7 +441,7 @@ _SQL_END_CALL = text(
     "VALUES (:t, :c, 'ended', :why, :now) ON CONFLICT (tenant_id, call_id) DO UPDATE SET status = 'ended', "
     "ended_reason = COALESCE(call_states.ended_reason, excluded.ended_reason), "
     "ended_at = COALESCE(call_states.ended_at, excluded.ended_at) RETURNING 1")
-_SQL_LOCK = text("SELECT pg_advisory_xact_lock(:cls, CAST(:r AS integer))")
+_SQL_LOCK = text("SELECT pg_advisory_xact_lock(CAST(:r AS integer), CAST(:d AS integer))")
 _SQL_RETIRE = text(
     f"UPDATE bookings SET status = 'expired', updated_at = :now "
     f"WHERE tenant_id = :t AND resource_id = :r AND status = 'held' AND hold_expires_at <= :now "

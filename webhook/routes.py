@@ -112,7 +112,8 @@ async def _run(request: web.Request, tenant: TenantAuth, msg: dict[str, Any], ca
     ctx = ToolContext(tenant_id=tenant.id, call_id=vapi.call_id(msg), tool_call_id=call.id,
                       caller_phone=vapi.caller_number(msg), now=request.app[CLOCK]())
     try:
-        result = await services.execute(request.app[STORE].uow(tenant), ctx, call.name or "", handler, writes)
+        uow = request.app[STORE].uow(tenant, read_only=not writes)
+        result = await services.execute(uow, ctx, call.name or "", handler)
     except Exception:
         # nothing was committed (the transaction rolled back), so a retry of this toolCallId runs afresh
         log.exception("tool_failed", tenant=tenant.slug, call_id=ctx.call_id, tool=call.name,

@@ -6,7 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -28,7 +28,7 @@ async def test_racing_one_hundred_transactions_for_one_slot_leaves_exactly_one_h
     async def contender(i: int):
         uow = store.uow(tenant.auth)
         async with uow:
-            hold = await uow.try_hold(rid, sid, start + timedelta(minutes=15 * (i % 2)),
+            hold = await uow.try_hold(rid, sid, date(2026, 3, 4), start + timedelta(minutes=15 * (i % 2)),
                                       start + timedelta(minutes=30 + 15 * (i % 2)), f"c{i}",
                                       DEFAULT_NOW + timedelta(minutes=10), DEFAULT_NOW)
             await uow.commit()

@@ -1,0 +1,242 @@
+"""Tool-call throughput and latency against PostgreSQL, next to baselines measured in the same run.
+
+    .venv/bin/python bench/tool_calls.py [--seconds 5] [--concurrency 32] [--workers 1]
+
+Starts the real server (create_app) in a separate process on 127.0.0.1 with two extra baseline routes
+(a bare aiohttp handler, and one SELECT 1 through the same database layer), drives it with concurrent
+Vapi tool-calls POSTs from this process, and prints req/s and p50/p99 per scenario. Uses DATABASE_URL's
+server when set, else 127.0.0.1:5432, else the embedded PostgreSQL; always in a fresh database that is
+dropped at the end. Load goes only to 127.0.0.1 and every scenario is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import secrets
+import socket
+import statistics
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from domain.tenant_config import load_tenant_file  # noqa: E402
+from frontdesk import bootstrap  # noqa: E402
+from frontdesk.settings import Settings  # noqa: E402
+
+DEMO = ROOT / "examples" / "demo-clinic.toml"
+
+
+def admin_url() -> str:
+    for url in (os.environ.get("DATABASE_URL"), "postgresql://root@127.0.0.1:5432/postgres"):
+        if not url:
+            continue
+        try:
+            psycopg.connect(url, connect_timeout=2).close()
+            return url
+        except psycopg.OperationalError:
+            pass
+    from frontdesk.embedded import start_postgres
+
+    return start_postgres(ROOT / ".data" / "bench", database="postgres")
+
+
+def with_db(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(url: str, port: int) -> None:
+    """The server process: the production app plus two baseline routes."""
+    from aiohttp import web
+
+    from webhook import create_app
+    from webhook.keys import STORE
+
+    app = create_app(Settings.from_env({"DATABASE_URL": url, "DB_POOL_SIZE": "20", "LOG_FORMAT": "json"}))
+
+    async def bare(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def select1(request: web.Request) -> web.Response:
+        await request.app[STORE].ping()  # exactly one SELECT 1 through the engine
+        return web.json_response({"ok": True})
+
+    app.router.add_get("/bench/bare", bare)
+    app.router.add_get("/bench/select1", select1)
+    import logging
+
+    import structlog
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def envelope(name: str, args: dict, call_id: str) -> dict:
+    return {"message": {"type": "tool-calls", "call": {"id": call_id, "assistantId": "asst_bright_1"},
+                        "customer": {"number": "+15555550123"},
+                        "toolCallList": [{"id": f"tc-{secrets.token_hex(8)}", "type": "function",
+                                          "function": {"name": name, "arguments": args}}]}}
+
+
+async def drive(base: str, scenario, seconds: float, concurrency: int) -> dict:
+    latencies: list[float] = []
+    outcomes: dict[str, int] = {}
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        async def worker(w: int) -> None:
+            nonlocal errors
+            i = 0
+            while time.perf_counter() < deadline:
+                i += 1
+                method, path, body = scenario(w, i)
+                t0 = time.perf_counter()
+                async with session.request(method, base + path, json=body,
+                                           headers={"X-Vapi-Secret": SECRET}) as resp:
+                    data = await resp.read()
+                latencies.append(time.perf_counter() - t0)
+                if resp.status != 200:
+                    errors += 1
+                    continue
+                if body is not None:
+                    result = json.loads(json.loads(data)["results"][0]["result"])
+                    key = "ok" if result["ok"] else result["code"]
+                    outcomes[key] = outcomes.get(key, 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*[worker(w) for w in range(concurrency)])
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "n": len(latencies), "rps": len(latencies) / elapsed,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "errors": errors, "outcomes": outcomes,
+    }
+
+
+SECRET = ""
+
+
+async def run(base: str, seconds: float, concurrency: int) -> list[tuple[str, dict]]:
+    async with aiohttp.ClientSession() as session:
+        starts: list[str] = []
+        for day in range(1, 15):  # real openings to reserve, over the next two weeks
+            date = (datetime.now() + timedelta(days=day)).date().isoformat()
+            async with session.post(base + "/vapi/webhook", headers={"X-Vapi-Secret": SECRET},
+                                    json=envelope("check_availability", {"date": date, "limit": 10}, "seed")) as r:
+                result = json.loads((await r.json())["results"][0]["result"])
+            starts += [o["start"] for o in result.get("openings", [])]
+    print(f"  {len(starts)} openings to reserve from", flush=True)
+
+    scenarios = [
+        ("bare aiohttp handler", lambda w, i: ("GET", "/bench/bare", None)),
+        ("SELECT 1 via SqlStore", lambda w, i: ("GET", "/bench/select1", None)),
+        ("check_availability", lambda w, i: ("POST", "/vapi/webhook",
+                                             envelope("check_availability", {"service": "Cleaning"}, f"c{w}"))),
+        ("reserve_slot", lambda w, i: ("POST", "/vapi/webhook",
+                                       envelope("reserve_slot", {"start": starts[(w * 7 + i) % len(starts)]},
+                                                f"r{w}-{i}"))),
+    ]
+    rows = []
+    for name, scenario in scenarios:
+        print(f"measuring {name}: {concurrency} concurrent for {seconds:.0f}s ...", flush=True)
+        await drive(base, scenario, min(1.0, seconds / 5), concurrency)  # warm-up
+        rows.append((name, await drive(base, scenario, seconds, concurrency)))
+    return rows
+
+
+def explain_busy(url: str) -> None:
+    with psycopg.connect(url) as conn:
+        tenant = conn.execute("SELECT id FROM tenants WHERE slug = 'bright-smile'").fetchone()[0]
+        rids = [r[0] for r in conn.execute("SELECT id FROM resources WHERE tenant_id = %s", (tenant,))]
+        count = conn.execute("SELECT count(*) FROM bookings").fetchone()[0]
+        conn.execute("ANALYZE bookings")
+        plan = conn.execute(
+            "EXPLAIN ANALYZE SELECT resource_id, starts_at, ends_at FROM bookings "
+            "WHERE tenant_id = %s AND resource_id = ANY(%s) AND status IN ('held', 'booked') "
+            "AND tstzrange(starts_at, ends_at) && tstzrange(now(), now() + interval '7 days') "
+            "AND (status = 'booked' OR hold_expires_at > now()) ORDER BY resource_id, starts_at",
+            (tenant, rids)).fetchall()
+    lines = [p[0] for p in plan]
+    print(f"\nbusy-interval query over {count} bookings rows (one week, {len(rids)} resources):")
+    for line in lines:
+        if "Scan" in line or "Execution Time" in line or "Sort " in line[:12]:
+            print("  " + line.strip())
+
+
+def main() -> int:
+    global SECRET
+    parser = argparse.ArgumentParser(description="tool-call benchmark")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+
+    admin = admin_url()
+    name = f"fd_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = with_db(admin, name)
+    proc = None
+    try:
+        print(f"database {name}: migrating and applying the demo clinic ...", flush=True)
+        bootstrap.migrate(url)
+        spec = load_tenant_file(DEMO, {})
+        SECRET = spec.secret
+
+        async def apply() -> None:
+            store = bootstrap.build_store(Settings.from_env({"DATABASE_URL": url}))
+            await store.apply_tenant(spec)
+            await store.engine.dispose()
+
+        asyncio.run(apply())
+        port = free_port()
+        proc = mp.get_context("spawn").Process(target=serve, args=(url, port), daemon=True)
+        proc.start()
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or not proc.is_alive():
+                    raise SystemExit("the server did not start")
+                time.sleep(0.1)
+        rows = asyncio.run(run(base, args.seconds, args.concurrency))
+        print(f"\n{os.cpu_count()} cores, 1 server process, load generator in a second process, "
+              f"{args.concurrency} concurrent, {args.seconds:.0f}s each")
+        print(f"{'scenario':<24}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}  outcomes")
+        for label, r in rows:
+            outs = ", ".join(f"{k} {v}" for k, v in sorted(r["outcomes"].items()))
+            print(f"{label:<24}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['errors']:>8}  {outs}")
+        by = dict(rows)
+        print(f"\ncheck_availability / SELECT 1 throughput: {by['check_availability']['rps'] / by['SELECT 1 via SqlStore']['rps']:.2f}")
+        explain_busy(url)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.join(10)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
