@@ -353,6 +353,13 @@ class SqlUnitOfWork:
 
     async def try_hold(self, resource_id: int, service_id: int, day: date, start: datetime, end: datetime,
                        call_id: str, expires_at: datetime, now: datetime) -> Booking | None:
+        return await self._claim_time(resource_id, day, start, end, now, _SQL_INSERT_HOLD,
+                                      s=service_id, c=call_id, x=expires_at)
+
+    async def _claim_time(self, resource_id: int, day: date, start: datetime, end: datetime, now: datetime,
+                          stmt, **params: Any) -> Booking | None:
+        """Run `stmt` (which puts an active row on resource/start/end) serialised with its contenders,
+        after retiring expired holds in the way. None when the time is taken (23P01 or 40P01)."""
         assert self._conn is not None
         try:
             async with self._conn.begin_nested():
@@ -361,9 +368,7 @@ class SqlUnitOfWork:
                     old = _booking(row)
                     await self.audit(old.id, "expired", old.call_id, None, old.phone,
                                      {**old.snapshot(), "status": "held"}, old.snapshot())
-                row = await self._first(_SQL_INSERT_HOLD, r=resource_id, s=service_id, a=start, b=end,
-                                        c=call_id, x=expires_at, now=now)
-                return _booking(row)
+                return _booking(await self._first(stmt, r=resource_id, a=start, b=end, now=now, **params))
         except DBAPIError as e:
             if getattr(e.orig, "sqlstate", None) in _TAKEN_SQLSTATES:
                 return None
@@ -395,20 +400,7 @@ class SqlUnitOfWork:
 
     async def try_move(self, booking_id: int, resource_id: int, day: date, start: datetime, end: datetime,
                        now: datetime) -> Booking | None:
-        assert self._conn is not None
-        try:
-            async with self._conn.begin_nested():
-                await self._conn.execute(_SQL_LOCK, {"r": resource_id, "d": _day_key(day)})
-                for row in await self._all(_SQL_RETIRE, r=resource_id, a=start, b=end, now=now):
-                    old = _booking(row)
-                    await self.audit(old.id, "expired", old.call_id, None, old.phone,
-                                     {**old.snapshot(), "status": "held"}, old.snapshot())
-                row = await self._first(_SQL_MOVE, i=booking_id, r=resource_id, a=start, b=end, now=now)
-                return _booking(row)
-        except DBAPIError as e:
-            if getattr(e.orig, "sqlstate", None) in _TAKEN_SQLSTATES:
-                return None
-            raise
+        return await self._claim_time(resource_id, day, start, end, now, _SQL_MOVE, i=booking_id)
 
     async def audit(self, booking_id: int, action: str, call_id: str | None, tool_call_id: str | None,
                     phone: str | None, before: dict | None, after: dict | None) -> None:
