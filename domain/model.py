@@ -159,6 +159,44 @@ class Booking:
         }
 
 
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A job written in a transaction, published to the queue after that transaction commits."""
+
+    id: int
+    queue: str
+    actor: str
+    args: list[Any]
+    eta: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TenantSms:
+    """What sending a text for a tenant needs."""
+
+    tenant_id: int
+    slug: str
+    name: str
+    tz: ZoneInfo
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    account_sid: str | None = None
+    auth_token_env: str | None = None
+
+
+@dataclass(frozen=True)
+class SmsJob:
+    """A claimed sms_messages row, ready to send."""
+
+    id: int
+    tenant_id: int
+    kind: str
+    to_phone: str
+    body: str | None
+    created_at: datetime
+    attempts: int
+
+
 class ToolError(Exception):
     """A failure the caller hears: a stable machine `code`, a speakable `say`, and optional fields.
 

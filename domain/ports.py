@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from .availability import Busy
-from .model import Booking, Schedule
+from .model import Booking, OutboxEntry, Schedule
 
 
 class Clock(Protocol):
@@ -24,6 +24,7 @@ class UnitOfWork(Protocol):
 
     tenant_id: int
     read_only: bool  # autocommit: no transaction, commit() does nothing
+    outbox: list[OutboxEntry]  # jobs written in this transaction, to publish once it has committed
 
     async def __aenter__(self) -> UnitOfWork: ...
     async def __aexit__(self, *exc: object) -> None: ...
@@ -57,4 +58,14 @@ class UnitOfWork(Protocol):
     async def try_move(self, booking_id: int, resource_id: int, day: date, start: datetime, end: datetime,
                        now: datetime) -> Booking | None: ...
     async def audit(self, booking_id: int, action: str, call_id: str | None, tool_call_id: str | None,
-                    phone: str | None, before: dict | None, after: dict | None) -> None: ...
+                    phone: str | None, before: dict | None, after: dict | None) -> int: ...
+    async def enqueue(self, queue: str, actor: str, args: list[Any], eta: datetime | None = None) -> None:
+        """Write an outbox row in this transaction (and remember it for publishing after commit)."""
+    async def queue_sms(self, kind: str, dedupe_key: str, to_phone: str, body: str | None) -> int | None:
+        """Record a text to send; None if one with that key exists already (it is never sent twice)."""
+
+
+class Dispatcher(Protocol):
+    """Publishes committed outbox entries to the job queue without ever blocking a caller for long."""
+
+    def publish_after_commit(self, entries: list[OutboxEntry]) -> None: ...

@@ -15,6 +15,7 @@ from typing import Any
 from . import commands as c
 from .availability import PARTS_OF_DAY, Window, bookable_reason, nearest, openings
 from .model import Booking, InvalidArguments, Opening, Schedule, ToolContext, ToolError, speak_list
+from .notify import confirmation_body
 from .phones import say_ending, to_e164
 from .phrases import say_day, say_opening, say_openings, say_time
 from .ports import UnitOfWork
@@ -49,6 +50,7 @@ async def execute(uow: UnitOfWork, ctx: ToolContext, name: str, handler: Handler
                 return stored
         # A read-only tool runs without a claim; if the id turns out to be stored already, save_result
         # returns the stored answer instead of the fresh one, so a replay is still byte-identical.
+        queued = len(uow.outbox)
         try:
             if writes:
                 async with uow.savepoint():
@@ -56,6 +58,7 @@ async def execute(uow: UnitOfWork, ctx: ToolContext, name: str, handler: Handler
             else:
                 payload = await handler(uow, ctx)
         except ToolError as e:
+            del uow.outbox[queued:]  # the savepoint rolled those outbox rows back
             payload = e.payload()
         result = encode(payload)
         if key:
@@ -245,6 +248,7 @@ async def reserve_slot(cmd: c.ReserveSlot, uow: UnitOfWork, ctx: ToolContext) ->
                                   call_id, expires, now)
         if hold is not None:
             await uow.audit(hold.id, "held", call_id, ctx.tool_call_id, None, None, hold.snapshot())
+            await uow.enqueue("holds", "expire_hold", [uow.tenant_id, hold.id], eta=expires)
             when = say_opening(start, schedule.tz, resource.name)
             return {
                 "ok": True, "hold_id": str(hold.id), "start": _iso(start, schedule), "end": _iso(end, schedule),
@@ -290,11 +294,25 @@ async def book_appointment(cmd: c.BookAppointment, uow: UnitOfWork, ctx: ToolCon
             raise ToolError("hold_expired", "I'm sorry, the hold on that time ran out. Shall I check if it's still free?")
         raise ToolError("no_active_hold", "I need to hold a time for you first. Which time would you like?")
     booked = await uow.book(hold.id, cmd.name, phone, cmd.notes, now)
-    await uow.audit(booked.id, "booked", call_id, ctx.tool_call_id, phone, hold.snapshot(), booked.snapshot())
+    audit_id = await uow.audit(booked.id, "booked", call_id, ctx.tool_call_id, phone, hold.snapshot(),
+                               booked.snapshot())
+    await _confirm(uow, schedule, "booked", booked, audit_id)
     appt = _appointment(booked, schedule)
     service = appt["service"] or "appointment"
-    return {"ok": True, **appt, "phone": phone,
-            "say": f"You're booked for {_article(service)} {service} on {appt['say']}, {cmd.name}."}
+    return {"ok": True, **appt, "phone": phone, "confirmation": "queued",
+            "say": f"You're booked for {_article(service)} {service} on {appt['say']}, {cmd.name}. "
+                   f"I'm texting a confirmation to {say_ending(phone)}."}
+
+
+async def _confirm(uow: UnitOfWork, schedule: Schedule, change: str, booking: Booking, audit_id: int) -> None:
+    """Exactly one automatic text per booking change: its sms row is keyed by the change's audit row, and
+    it is queued in the same transaction as the change (the outbox), so it is never lost."""
+    if not booking.phone:
+        return
+    sms_id = await uow.queue_sms("confirmation", f"confirmation:{audit_id}", booking.phone,
+                                 confirmation_body(change, schedule, booking))
+    if sms_id is not None:
+        await uow.enqueue("confirmations", "send_sms", [uow.tenant_id, sms_id])
 
 
 def _article(word: str) -> str:
@@ -334,8 +352,9 @@ async def cancel_appointment(cmd: c.CancelAppointment, uow: UnitOfWork, ctx: Too
     if appt.starts_at <= ctx.now:
         raise ToolError("in_the_past", "That appointment has already started or passed, so I can't cancel it.")
     cancelled = await uow.cancel(appt.id, cmd.reason, ctx.now)
-    await uow.audit(appt.id, "cancelled", ctx.call_id, ctx.tool_call_id, appt.phone, appt.snapshot(),
-                    cancelled.snapshot())
+    audit_id = await uow.audit(appt.id, "cancelled", ctx.call_id, ctx.tool_call_id, appt.phone, appt.snapshot(),
+                               cancelled.snapshot())
+    await _confirm(uow, schedule, "cancelled", cancelled, audit_id)
     return {"ok": True, "cancelled": True, **info, "say": f"Okay, your appointment on {info['say']} is cancelled."}
 
 
@@ -367,8 +386,9 @@ async def reschedule_appointment(cmd: c.RescheduleAppointment, uow: UnitOfWork, 
     for resource in candidates:
         moved = await uow.try_move(appt.id, resource.id, start.astimezone(schedule.tz).date(), start, end, now)
         if moved is not None:
-            await uow.audit(appt.id, "rescheduled", ctx.call_id, ctx.tool_call_id, appt.phone, appt.snapshot(),
-                            moved.snapshot())
+            audit_id = await uow.audit(appt.id, "rescheduled", ctx.call_id, ctx.tool_call_id, appt.phone,
+                                       appt.snapshot(), moved.snapshot())
+            await _confirm(uow, schedule, "rescheduled", moved, audit_id)
             info = _appointment(moved, schedule)
             return {"ok": True, "rescheduled": True, **info,
                     "previous_start": _iso(appt.starts_at, schedule),

@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .availability import Busy
-from .model import Booking, Closure, Resource, Schedule, Service
+from .model import Booking, Closure, OutboxEntry, Resource, Schedule, Service, SmsJob, TenantSms
 from .tenant_config import TenantSpec
 
 #: how long a process trusts a secret it has looked up; a rotated or removed secret stops working after this
@@ -176,13 +176,16 @@ class SqlStore:
                 "h": secret_hash, "env": spec.secret_env, "a": list(spec.assistant_ids),
                 "hold": spec.hold_minutes, "slot": spec.slot_minutes, "otp": spec.require_otp,
                 "horizon": spec.booking_horizon_days, "notice": spec.min_notice_minutes, "fp": fingerprint,
+                "sms_from": spec.sms.from_number, "mss": spec.sms.messaging_service_sid,
+                "acct": spec.sms.account_sid, "tok": spec.sms.auth_token_env,
             }
             if row is None:
                 tenant_id = (await conn.execute(text(
                     "INSERT INTO tenants (slug, name, timezone, country, secret_hash, secret_env, assistant_ids, "
                     "hold_minutes, slot_minutes, require_otp, booking_horizon_days, min_notice_minutes, "
-                    "config_fingerprint) VALUES (:slug, :name, :tz, :country, :h, :env, :a, :hold, :slot, :otp, "
-                    ":horizon, :notice, :fp) RETURNING id"
+                    "config_fingerprint, sms_from, sms_messaging_service_sid, twilio_account_sid, "
+                    "twilio_auth_token_env) VALUES (:slug, :name, :tz, :country, :h, :env, :a, :hold, :slot, :otp, "
+                    ":horizon, :notice, :fp, :sms_from, :mss, :acct, :tok) RETURNING id"
                 ).bindparams(bindparam("a", type_=ARRAY(TEXT))), values)).scalar_one()
                 action = "created"
             else:
@@ -191,7 +194,9 @@ class SqlStore:
                     "UPDATE tenants SET name = :name, timezone = :tz, country = :country, secret_hash = :h, "
                     "secret_env = :env, assistant_ids = :a, hold_minutes = :hold, slot_minutes = :slot, "
                     "require_otp = :otp, booking_horizon_days = :horizon, min_notice_minutes = :notice, "
-                    "config_fingerprint = :fp, config_version = config_version + 1, updated_at = now() "
+                    "config_fingerprint = :fp, config_version = config_version + 1, updated_at = now(), "
+                    "sms_from = :sms_from, sms_messaging_service_sid = :mss, twilio_account_sid = :acct, "
+                    "twilio_auth_token_env = :tok "
                     "WHERE slug = :slug"
                 ).bindparams(bindparam("a", type_=ARRAY(TEXT))), values)
                 action = "updated"
@@ -263,6 +268,76 @@ class SqlStore:
         return changed
 
 
+    # ---- the outbox and the workers' side -----------------------------------------------------------------
+
+    async def mark_published(self, ids: list[int], now: datetime) -> None:
+        if ids:
+            async with self.engine.begin() as conn:
+                await conn.execute(_SQL_MARK_PUBLISHED, {"ids": ids, "now": now})
+
+    async def relay(self, publish, now: datetime, grace_seconds: float, limit: int = 500) -> tuple[int, int]:
+        """Publish outbox rows committed more than `grace_seconds` ago and never published (Redis was down,
+        or the process died between commit and publish). Rows are locked with SKIP LOCKED, so two relays
+        never publish the same row at once. Returns (published, failed)."""
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(_SQL_UNPUBLISHED, {
+                "before": now - timedelta(seconds=grace_seconds), "limit": limit})).all()
+            done, failed = [], []
+            for r in rows:
+                entry = OutboxEntry(r.id, r.queue, r.actor, list(r.args), r.eta)
+                (done if await publish(entry) else failed).append(r.id)
+            await conn.execute(_SQL_MARK_PUBLISHED, {"ids": done, "now": now})
+            await conn.execute(_SQL_PUBLISH_FAILED, {"ids": failed})
+        return len(done), len(failed)
+
+    async def tenant_sms(self, tenant_id: int) -> TenantSms | None:
+        async with self.engine.connect() as conn:
+            r = (await conn.execute(_SQL_TENANT_SMS, {"t": tenant_id})).first()
+        if r is None:
+            return None
+        return TenantSms(r.id, r.slug, r.name, ZoneInfo(r.timezone), r.sms_from, r.sms_messaging_service_sid,
+                         r.twilio_account_sid, r.twilio_auth_token_env)
+
+    async def claim_sms(self, tenant_id: int, sms_id: int, now: datetime, stale_after: timedelta) -> SmsJob | None:
+        """Take a text for sending, once: a pending or retrying row, or one whose sender vanished mid-send
+        (claimed more than `stale_after` ago). None if it was sent, failed for good, or is being sent."""
+        async with self.engine.begin() as conn:
+            r = (await conn.execute(_SQL_CLAIM_SMS, {"t": tenant_id, "i": sms_id, "now": now,
+                                                     "stale": now - stale_after})).first()
+        return SmsJob(*r) if r else None
+
+    async def finish_sms(self, sms_id: int, status: str, now: datetime, provider_sid: str | None = None,
+                         error_code: str | None = None) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(_SQL_FINISH_SMS, {"i": sms_id, "st": status, "sid": provider_sid,
+                                                 "err": error_code, "now": now})
+
+    async def sms_status_callback(self, provider_sid: str, status: str, error_code: str | None,
+                                  now: datetime) -> int | None:
+        """Record Twilio's delivery report for a message we sent; returns its tenant, or None if unknown."""
+        async with self.engine.begin() as conn:
+            r = (await conn.execute(_SQL_SMS_CALLBACK, {"sid": provider_sid, "st": status, "err": error_code,
+                                                        "now": now})).first()
+        return r[0] if r else None
+
+    async def tenant_of_sms(self, provider_sid: str) -> int | None:
+        async with self.engine.connect() as conn:
+            r = (await conn.execute(text("SELECT tenant_id FROM sms_messages WHERE provider_sid = :sid"),
+                                    {"sid": provider_sid})).first()
+        return r[0] if r else None
+
+    async def expire_holds(self, now: datetime, tenant_id: int | None = None, hold_id: int | None = None) -> int:
+        """Mark holds whose time is up as expired (one, or all of them for the sweeper), with audit rows."""
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(_SQL_EXPIRE_HOLDS, {"now": now, "t": tenant_id, "i": hold_id})).all()
+            for r in rows:
+                b = Booking(*r[1:])
+                await conn.execute(_SQL_AUDIT, {
+                    "t": r[0], "i": b.id, "a": "expired", "c": b.call_id, "k": None, "p": None,
+                    "before": {**b.snapshot(), "status": "held"}, "after": b.snapshot()})
+        return len(rows)
+
+
 class SqlUnitOfWork:
     """See domain.ports.UnitOfWork. Every statement carries `tenant_id = :t`."""
 
@@ -272,6 +347,8 @@ class SqlUnitOfWork:
         self._version = version
         self.read_only = read_only
         self._conn: AsyncConnection | None = None
+        #: jobs written in this transaction; published after it commits
+        self.outbox: list[OutboxEntry] = []
 
     async def __aenter__(self) -> SqlUnitOfWork:
         self._conn = await self._store.engine.connect()
@@ -403,10 +480,18 @@ class SqlUnitOfWork:
         return await self._claim_time(resource_id, day, start, end, now, _SQL_MOVE, i=booking_id)
 
     async def audit(self, booking_id: int, action: str, call_id: str | None, tool_call_id: str | None,
-                    phone: str | None, before: dict | None, after: dict | None) -> None:
-        await self._first(_SQL_AUDIT, i=booking_id, a=action, c=call_id, k=tool_call_id,
-                          p=("***" + phone[-4:]) if phone else None,
-                          before=before, after=after)
+                    phone: str | None, before: dict | None, after: dict | None) -> int:
+        row = await self._first(_SQL_AUDIT, i=booking_id, a=action, c=call_id, k=tool_call_id,
+                                p=("***" + phone[-4:]) if phone else None, before=before, after=after)
+        return row[0]
+
+    async def enqueue(self, queue: str, actor: str, args: list[Any], eta: datetime | None = None) -> None:
+        row = await self._first(_SQL_OUTBOX, q=queue, a=actor, args=args, eta=eta)
+        self.outbox.append(OutboxEntry(row[0], queue, actor, args, eta))
+
+    async def queue_sms(self, kind: str, dedupe_key: str, to_phone: str, body: str | None) -> int | None:
+        row = await self._first(_SQL_QUEUE_SMS, k=dedupe_key, kind=kind, to=to_phone, body=body)
+        return row[0] if row else None
 
 
 _SQL_PING = text("SELECT 1")
@@ -468,7 +553,41 @@ _SQL_MOVE = text(
     f"WHERE tenant_id = :t AND id = :i AND status = 'booked' RETURNING {_BOOKING_COLS}")
 _SQL_AUDIT = text(
     "INSERT INTO booking_audit (tenant_id, booking_id, action, call_id, tool_call_id, phone_masked, before, after) "
-    "VALUES (:t, :i, :a, :c, :k, :p, :before, :after) RETURNING 1"
+    "VALUES (:t, :i, :a, :c, :k, :p, :before, :after) RETURNING id"
 ).bindparams(bindparam("before", type_=JSONB), bindparam("after", type_=JSONB))
+
+_SQL_OUTBOX = text(
+    "INSERT INTO outbox (tenant_id, queue, actor, args, eta) VALUES (:t, :q, :a, :args, :eta) RETURNING id"
+).bindparams(bindparam("args", type_=JSONB))
+_SQL_MARK_PUBLISHED = text(
+    "UPDATE outbox SET published_at = :now, publish_attempts = publish_attempts + 1 WHERE id = ANY(:ids)"
+).bindparams(bindparam("ids", type_=ARRAY(BIGINT)))
+_SQL_PUBLISH_FAILED = text(
+    "UPDATE outbox SET publish_attempts = publish_attempts + 1 WHERE id = ANY(:ids)"
+).bindparams(bindparam("ids", type_=ARRAY(BIGINT)))
+_SQL_UNPUBLISHED = text(
+    "SELECT id, queue, actor, args, eta FROM outbox WHERE published_at IS NULL AND created_at < :before "
+    "ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED")
+_SQL_QUEUE_SMS = text(
+    "INSERT INTO sms_messages (tenant_id, dedupe_key, kind, to_phone, body) VALUES (:t, :k, :kind, :to, :body) "
+    "ON CONFLICT (tenant_id, dedupe_key) DO NOTHING RETURNING id")
+_SQL_TENANT_SMS = text(
+    "SELECT id, slug, name, timezone, sms_from, sms_messaging_service_sid, twilio_account_sid, "
+    "twilio_auth_token_env FROM tenants WHERE id = :t")
+_SQL_CLAIM_SMS = text(
+    "UPDATE sms_messages SET status = 'sending', attempts = attempts + 1, claimed_at = :now, updated_at = :now "
+    "WHERE tenant_id = :t AND id = :i AND (status IN ('pending', 'retrying') "
+    "OR (status = 'sending' AND claimed_at < :stale)) "
+    "RETURNING id, tenant_id, kind, to_phone, body, created_at, attempts")
+_SQL_FINISH_SMS = text(
+    "UPDATE sms_messages SET status = :st, provider_sid = COALESCE(:sid, provider_sid), error_code = :err, "
+    "updated_at = :now, sent_at = CASE WHEN :st = 'sent' THEN :now ELSE sent_at END WHERE id = :i")
+_SQL_SMS_CALLBACK = text(
+    "UPDATE sms_messages SET status = :st, error_code = COALESCE(:err, error_code), updated_at = :now "
+    "WHERE provider_sid = :sid RETURNING tenant_id")
+_SQL_EXPIRE_HOLDS = text(
+    f"UPDATE bookings SET status = 'expired', updated_at = :now WHERE status = 'held' AND hold_expires_at <= :now "
+    f"AND (CAST(:t AS bigint) IS NULL OR tenant_id = :t) AND (CAST(:i AS bigint) IS NULL OR id = :i) "
+    f"RETURNING tenant_id, {_BOOKING_COLS}")
 
 __all__ = ["SqlStore", "SqlUnitOfWork", "TenantAuth", "hash_secret", "make_engine"]

@@ -70,6 +70,16 @@ class ClosureSpec:
 
 
 @dataclass(frozen=True)
+class SmsSpec:
+    """How this clinic's texts are sent; anything unset falls back to the TWILIO_* settings."""
+
+    from_number: str | None = None
+    messaging_service_sid: str | None = None
+    account_sid: str | None = None
+    auth_token_env: str | None = None
+
+
+@dataclass(frozen=True)
 class TenantSpec:
     slug: str
     name: str
@@ -86,6 +96,7 @@ class TenantSpec:
     services: tuple[ServiceSpec, ...]
     resources: tuple[ResourceSpec, ...]
     closures: tuple[ClosureSpec, ...]
+    sms: SmsSpec = SmsSpec()
 
     def fingerprint(self, secret_hash: str) -> str:
         """A digest of everything applied, so re-applying an unchanged file is a no-op."""
@@ -109,7 +120,7 @@ def load_tenant_file(path: str | Path, environ: dict[str, str] | None = None) ->
 
 def parse_tenant(data: dict[str, Any], source: str, environ: dict[str, str]) -> TenantSpec:
     p = _Problems()
-    unknown = set(data) - {"tenant", "services", "resources", "closures"}
+    unknown = set(data) - {"tenant", "services", "resources", "closures", "sms"}
     for key in sorted(unknown):
         p.add(key, "unknown section")
     t = data.get("tenant")
@@ -170,6 +181,7 @@ def parse_tenant(data: dict[str, Any], source: str, environ: dict[str, str]) -> 
     service_names = {s.name.casefold() for s in services}
     resources = _resources(data.get("resources"), service_names, p)
     closures = _closures(data.get("closures"), {r.name.casefold() for r in resources}, p)
+    sms = _sms(data.get("sms"), environ, p)
 
     if p.problems:
         raise TenantConfigError(source, p.problems)
@@ -177,8 +189,33 @@ def parse_tenant(data: dict[str, Any], source: str, environ: dict[str, str]) -> 
         slug=slug or "", name=name or "", timezone=tz_name or "", country=country,
         assistant_ids=tuple(a.strip() for a in assistant_ids), secret=secret, secret_env=secret_env,
         hold_minutes=hold, slot_minutes=slot, require_otp=require_otp, booking_horizon_days=horizon,
-        min_notice_minutes=notice, services=services, resources=resources, closures=closures,
+        min_notice_minutes=notice, services=services, resources=resources, closures=closures, sms=sms,
     )
+
+
+def _sms(value: Any, environ: dict[str, str], p: _Problems) -> SmsSpec:
+    if value is None:
+        return SmsSpec()
+    if not isinstance(value, dict):
+        p.add("sms", "must be a table: [sms]")
+        return SmsSpec()
+    for key in sorted(set(value) - {"from_number", "messaging_service_sid", "account_sid", "auth_token_env"}):
+        p.add(f"sms.{key}", "unknown field")
+    from_number = p.string(value, "sms.from_number")
+    if from_number and not re.fullmatch(r"\+[1-9]\d{6,14}", from_number):
+        p.add("sms.from_number", "must be an E.164 number such as \"+15557010100\"")
+    service_sid = p.string(value, "sms.messaging_service_sid")
+    if service_sid and not service_sid.startswith("MG"):
+        p.add("sms.messaging_service_sid", "a Messaging Service SID starts with MG")
+    account_sid = p.string(value, "sms.account_sid")
+    if account_sid and not account_sid.startswith("AC"):
+        p.add("sms.account_sid", "an Account SID starts with AC")
+    token_env = p.string(value, "sms.auth_token_env")
+    if token_env and not environ.get(token_env):
+        p.add("sms.auth_token_env", f"the environment variable {token_env} is not set")
+    if (account_sid is None) != (token_env is None):
+        p.add("sms.account_sid", "give account_sid and auth_token_env together")
+    return SmsSpec(from_number, service_sid, account_sid, token_env)
 
 
 def _services(items: Any, p: _Problems) -> tuple[ServiceSpec, ...]:
