@@ -276,12 +276,11 @@ class SqlStore:
                 await conn.execute(_SQL_MARK_PUBLISHED, {"ids": ids, "now": now})
 
     async def relay(self, publish, now: datetime, grace_seconds: float, limit: int = 500) -> tuple[int, int]:
-        """Publish outbox rows committed more than `grace_seconds` ago and never published (Redis was down,
-        or the process died between commit and publish). Rows are locked with SKIP LOCKED, so two relays
+        """Publish outbox rows committed more than `grace_seconds` ago (by the database's clock, which
+        stamped them) and never published (Redis was down, or the process died between commit and publish). Rows are locked with SKIP LOCKED, so two relays
         never publish the same row at once. Returns (published, failed)."""
         async with self.engine.begin() as conn:
-            rows = (await conn.execute(_SQL_UNPUBLISHED, {
-                "before": now - timedelta(seconds=grace_seconds), "limit": limit})).all()
+            rows = (await conn.execute(_SQL_UNPUBLISHED, {"grace": grace_seconds, "limit": limit})).all()
             done, failed = [], []
             for r in rows:
                 entry = OutboxEntry(r.id, r.queue, r.actor, list(r.args), r.eta)
@@ -566,7 +565,8 @@ _SQL_PUBLISH_FAILED = text(
     "UPDATE outbox SET publish_attempts = publish_attempts + 1 WHERE id = ANY(:ids)"
 ).bindparams(bindparam("ids", type_=ARRAY(BIGINT)))
 _SQL_UNPUBLISHED = text(
-    "SELECT id, queue, actor, args, eta FROM outbox WHERE published_at IS NULL AND created_at < :before "
+    "SELECT id, queue, actor, args, eta FROM outbox WHERE published_at IS NULL "
+    "AND created_at < now() - make_interval(secs => :grace) "
     "ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED")
 _SQL_QUEUE_SMS = text(
     "INSERT INTO sms_messages (tenant_id, dedupe_key, kind, to_phone, body) VALUES (:t, :k, :kind, :to, :body) "

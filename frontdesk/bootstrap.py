@@ -30,3 +30,30 @@ def migrate(database_url: str) -> None:
 def build_store(settings: Settings) -> SqlStore:
     engine = make_engine(sqlalchemy_url(settings.database_url), settings.db_pool_size, settings.db_max_overflow)
     return SqlStore(engine, settings.secret_key)
+
+
+def build_sms_sender(settings: Settings):
+    """The SMS port's implementation chosen by SMS_BACKEND: `console` (dev default) or `twilio`."""
+    from workers.sms import ConsoleSms, TwilioSms
+
+    if settings.sms_backend == "twilio":
+        if not (settings.twilio_account_sid and settings.twilio_auth_token):
+            raise SystemExit("SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+        callback = f"{settings.public_url}/twilio/status" if settings.public_url else None
+        return TwilioSms(settings.twilio_account_sid, settings.twilio_auth_token,
+                         settings.twilio_from_number or None, callback, settings.twilio_api_base or None,
+                         settings.environ)
+    if settings.sms_backend != "console":
+        raise SystemExit(f"SMS_BACKEND must be console or twilio, not {settings.sms_backend!r}")
+    return ConsoleSms(settings.sms_log_path)
+
+
+def build_publisher(settings: Settings, store: SqlStore, clock):
+    """The after-commit publisher, or None when REDIS_URL is unset (jobs then wait in the outbox)."""
+    from frontdesk.outbox import Publisher
+    from workers.broker import build_broker
+
+    if not settings.redis_url:
+        return None
+    return Publisher(build_broker(settings.redis_url, publisher=True, namespace=settings.queue_namespace),
+                     store, clock)

@@ -33,6 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     tenant_sub = tenant.add_subparsers(dest="tenant_command", required=True)
     apply = tenant_sub.add_parser("apply", help="create or update a tenant from a TOML file")
     apply.add_argument("file", type=Path)
+    worker = sub.add_parser("worker", help="run the Dramatiq workers (OTP, confirmations, holds, Vapi sync)")
+    worker.add_argument("--processes", type=int, default=None, help="default: $WORKER_PROCESSES, else 2")
+    worker.add_argument("--threads", type=int, default=None, help="default: $WORKER_THREADS, else 4")
+    worker.add_argument("--queues", nargs="*", default=None, help="only these queues (default: all)")
+    clock = sub.add_parser("clock", help="run the periodic work: outbox relay, hold sweeper (one instance)")
+    clock.add_argument("--relay-every", type=float, default=10.0, help="seconds between outbox relays")
+    clock.add_argument("--sweep-every", type=float, default=60.0, help="seconds between hold sweeps")
     dev = sub.add_parser("dev", help="demo: embedded PostgreSQL (unless DATABASE_URL), demo clinic, server")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=None, help="default: $PORT, else 8080")
@@ -49,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(settings, args.host, args.port or settings.port)
     if args.command == "tenant" and args.tenant_command == "apply":
         return _tenant_apply(settings, args.file)
+    if args.command == "worker":
+        return _worker(settings, args.processes, args.threads, args.queues)
+    if args.command == "clock":
+        return _clock(settings, args.relay_every, args.sweep_every)
     parser.error("unknown command")
     return 2
 
@@ -103,6 +114,43 @@ def _serve(settings: Settings, host: str, port: int) -> int:
         log.warning("secret_key_not_set", hint="set SECRET_KEY in production; tenants must be re-applied after")
     log.info("serving", host=host, port=port)
     web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
+    return 0
+
+
+def _need_redis(settings: Settings) -> None:
+    if not settings.redis_url:
+        raise SystemExit("REDIS_URL is not set. Set it to redis://host:6379/0, or run `frontdesk dev`.")
+
+
+def worker_argv(settings: Settings, processes: int | None, threads: int | None,
+                queues: list[str] | None) -> list[str]:
+    argv = ["workers.main", "--processes", str(processes or settings.worker_processes),
+            "--threads", str(threads or settings.worker_threads), "--skip-logging",
+            "--worker-shutdown-timeout", "30000"]
+    if queues:
+        argv += ["--queues", *queues]
+    return argv
+
+
+def _worker(settings: Settings, processes: int | None, threads: int | None, queues: list[str] | None) -> int:
+    _need_database(settings)
+    _need_redis(settings)
+    # read by dramatiq when it is imported: how long an idle worker waits before polling Redis again
+    os.environ["dramatiq_worker_timeout"] = str(settings.worker_idle_ms)
+    from dramatiq.cli import main as dramatiq_main
+    from dramatiq.cli import make_argument_parser
+
+    argv = worker_argv(settings, processes, threads, queues)
+    log.info("workers_starting", argv=argv)
+    return dramatiq_main(make_argument_parser().parse_args(argv)) or 0
+
+
+def _clock(settings: Settings, relay_every: float, sweep_every: float) -> int:
+    _need_database(settings)
+    _need_redis(settings)
+    from frontdesk.clock import run_clock
+
+    asyncio.run(run_clock(settings, relay_every, sweep_every))
     return 0
 
 

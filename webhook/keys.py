@@ -6,8 +6,10 @@ from datetime import datetime
 from aiohttp import web
 
 from domain.store import SqlStore
+from frontdesk.outbox import Publisher
 from frontdesk.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", SqlStore)
 CLOCK = web.AppKey("clock", Callable[[], datetime])
+PUBLISHER = web.AppKey("publisher", Publisher)

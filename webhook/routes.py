@@ -14,7 +14,7 @@ from domain.model import ToolContext, mask_phone
 from domain.store import TenantAuth
 
 from . import vapi
-from .keys import CLOCK, STORE
+from .keys import CLOCK, PUBLISHER, STORE
 from .middlewares import LOG_FIELDS
 from .tools import prepare
 
@@ -114,6 +114,9 @@ async def _run(request: web.Request, tenant: TenantAuth, msg: dict[str, Any], ca
     try:
         uow = request.app[STORE].uow(tenant, read_only=not writes)
         result = await services.execute(uow, ctx, call.name or "", handler)
+        publisher = request.app.get(PUBLISHER)
+        if publisher is not None:
+            publisher.publish_after_commit(uow.outbox)  # committed: hand the jobs to Redis, in the background
     except Exception:
         # nothing was committed (the transaction rolled back), so a retry of this toolCallId runs afresh
         log.exception("tool_failed", tenant=tenant.slug, call_id=ctx.call_id, tool=call.name,

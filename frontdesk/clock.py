@@ -1,0 +1,74 @@
+"""`frontdesk clock`: the periodic work, in exactly one process (the Procfile's `clock:` line).
+
+Every `relay_every` seconds it re-publishes outbox rows that were committed but never published; every
+`sweep_every` seconds it enqueues the hold sweeper. Running two clocks by mistake double-sends nothing:
+the relay locks rows with SKIP LOCKED, and every job is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from datetime import datetime, timezone
+
+import dramatiq
+import structlog
+
+from frontdesk import bootstrap
+from frontdesk.settings import Settings
+
+log = structlog.get_logger("frontdesk.clock")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+async def run_clock(settings: Settings, relay_every: float, sweep_every: float,
+                    stop: asyncio.Event | None = None) -> None:
+    store = bootstrap.build_store(settings)
+    publisher = bootstrap.build_publisher(settings, store, utc_now)
+    assert publisher is not None
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (RuntimeError, NotImplementedError, ValueError):
+            pass
+    log.info("clock_started", relay_every=relay_every, sweep_every=sweep_every)
+    next_relay = next_sweep = time.monotonic()
+    try:
+        while not stop.is_set():
+            now = time.monotonic()
+            if now >= next_relay:
+                next_relay = now + relay_every
+                try:
+                    published, failed = await publisher.relay()
+                    if published or failed:
+                        log.info("outbox_relayed", published=published, failed=failed)
+                except Exception as e:  # the database or Redis is down: try again next round
+                    log.warning("relay_failed", error=type(e).__name__)
+            if now >= next_sweep:
+                next_sweep = now + sweep_every
+                message = dramatiq.Message(queue_name="holds", actor_name="sweep_expired_holds", args=(),
+                                           kwargs={}, options={})
+                ok = await asyncio.to_thread(_try_enqueue, publisher.broker, message)
+                if not ok:
+                    log.warning("sweep_enqueue_failed")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=max(0.05, min(next_relay, next_sweep) - time.monotonic()))
+            except asyncio.TimeoutError:
+                pass
+    finally:
+        await store.engine.dispose()
+        log.info("clock_stopped")
+
+
+def _try_enqueue(broker: dramatiq.Broker, message: dramatiq.Message) -> bool:
+    try:
+        broker.enqueue(message)
+    except Exception:
+        return False
+    return True

@@ -1,0 +1,229 @@
+"""The asynchronous pipeline against real PostgreSQL and real Redis: outbox, workers, texts, hold expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import dramatiq
+import pytest
+
+from domain.notify import STALE_SEND, SmsTransientError, deliver_sms
+from domain.store import SqlStore, make_engine
+from frontdesk.outbox import Publisher
+from frontdesk.settings import Settings, sqlalchemy_url
+from tests.conftest import TEST_SECRET_KEY, Caller
+from workers import confirmations, holds
+from workers.broker import build_broker
+from workers.runtime import Resources, WorkerResources, install
+from workers.sms import RecordingSms, TwilioSms
+
+
+async def eventually(predicate, timeout: float = 15.0, what: str = "condition"):
+    """Wait for a condition with a deadline (never a bare sleep standing in for synchronisation)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+class InProcessWorker:
+    """A real Dramatiq worker on real Redis, in threads of this process, with its own database engine."""
+
+    def __init__(self, redis_url: str, namespace: str, database_url: str, sms, clock) -> None:
+        self.broker = build_broker(redis_url, namespace=namespace)
+        self.broker.add_middleware(WorkerResources(lambda: Resources(
+            SqlStore(make_engine(sqlalchemy_url(database_url), 5, 0), TEST_SECRET_KEY), sms, clock)))
+        for module in (confirmations, holds):
+            module.register(self.broker)
+        self.worker = dramatiq.Worker(self.broker, worker_timeout=50, worker_threads=2)
+
+    def __enter__(self):
+        self.worker.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.worker.stop(timeout=10_000)
+        self.broker.close()
+        install(None)
+
+
+async def _book(caller: Caller, call_id: str = "call-1", start: str = "2026-03-04T10:00") -> dict:
+    held = await caller.tool("reserve_slot", {"start": start}, call_id=call_id)
+    assert held["ok"], held
+    booked = await caller.tool("book_appointment", {"name": "Dana Whitfield"}, call_id=call_id)
+    assert booked["ok"], booked
+    return booked
+
+
+def _sms_rows(db, tenant_id: int):
+    return db.execute("SELECT id, kind, to_phone, body, status, attempts, error_code FROM sms_messages "
+                      "WHERE tenant_id = %s ORDER BY id", (tenant_id,)).fetchall()
+
+
+async def test_a_booking_texts_exactly_once_even_when_its_job_runs_twice(make_tenant, caller_for, store, db, clock):
+    tenant = await make_tenant(name="Bright Smile Dental")
+    booked = await _book(caller_for(tenant))
+    assert booked["confirmation"] == "queued" and "texting a confirmation" in booked["say"]
+    [(sms_id, kind, to, body, status, _, _)] = _sms_rows(db, tenant.id)
+    assert (kind, to, status) == ("confirmation", "+15555550123", "pending")
+    assert body == "Bright Smile Dental: you're booked for Wed Mar 4 at 10 AM with Dr Lee. Reply C to cancel."
+    outbox = db.execute("SELECT queue, actor, args FROM outbox WHERE tenant_id = %s AND actor = 'send_sms'",
+                        (tenant.id,)).fetchall()
+    assert outbox == [("confirmations", "send_sms", [tenant.id, sms_id])]
+
+    sms = RecordingSms()
+    outcomes = [await deliver_sms(store, sms, tenant.id, sms_id, clock()) for _ in range(3)]
+    assert outcomes == ["sent", "skipped", "skipped"]  # a redelivery after the send (no ack) texts nobody
+    assert len(sms.sent) == 1
+    assert _sms_rows(db, tenant.id)[0][4] == "sent"
+
+
+async def test_a_text_whose_sender_died_mid_send_is_sent_again_after_a_while_not_lost(
+        make_tenant, caller_for, store, db, clock):
+    tenant = await make_tenant()
+    await _book(caller_for(tenant))
+    sms_id = _sms_rows(db, tenant.id)[0][0]
+    assert await store.claim_sms(tenant.id, sms_id, clock(), STALE_SEND) is not None  # then the worker died
+    sms = RecordingSms()
+    assert await deliver_sms(store, sms, tenant.id, sms_id, clock()) == "skipped"  # someone may be sending it
+    later = clock() + STALE_SEND + timedelta(seconds=1)
+    assert await deliver_sms(store, sms, tenant.id, sms_id, later) == "sent"
+    assert len(sms.sent) == 1
+
+
+async def test_reschedule_and_cancel_each_text_once_with_the_clinic_name_and_local_time(
+        make_tenant, caller_for, db):
+    tenant = await make_tenant(name="Bright Smile Dental")
+    vapi = caller_for(tenant)
+    booked = await _book(vapi)
+    await vapi.tool("reschedule_appointment", {"appointment_id": booked["appointment_id"],
+                                               "start": "2026-03-05T14:30"}, call_id="c2")
+    await vapi.tool("cancel_appointment", {"appointment_id": booked["appointment_id"]}, call_id="c3")
+    bodies = [r[3] for r in _sms_rows(db, tenant.id)]
+    assert bodies == [
+        "Bright Smile Dental: you're booked for Wed Mar 4 at 10 AM with Dr Lee. Reply C to cancel.",
+        "Bright Smile Dental: your appointment is moved to Thu Mar 5 at 2:30 PM with Dr Lee. Reply C to cancel.",
+        "Bright Smile Dental: your appointment on Thu Mar 5 at 2:30 PM with Dr Lee is cancelled.",
+    ]
+    # a replayed tool call adds no text
+    await vapi.raw("cancel_appointment", {"appointment_id": booked["appointment_id"]}, call_id="c3",
+                   tool_call_id="replay-me")
+    await vapi.raw("cancel_appointment", {"appointment_id": booked["appointment_id"]}, call_id="c3",
+                   tool_call_id="replay-me")
+    assert len(_sms_rows(db, tenant.id)) == 3
+
+
+async def test_with_redis_down_the_booking_succeeds_and_the_relay_delivers_the_text_once_redis_is_back(
+        aiohttp_client, make_tenant, store, db, clock, redis_url, queue_namespace, database_url):
+    from webhook import create_app
+
+    tenant = await make_tenant()
+    dead = Publisher(build_broker("redis://127.0.0.1:1/0", publisher=True), store, clock)
+    client = await aiohttp_client(create_app(Settings(secret_key=TEST_SECRET_KEY), store=store, publisher=dead,
+                                             clock=clock))
+    booked = await _book(Caller(client, tenant))
+    assert "texting a confirmation" in booked["say"]
+    await dead.drain()
+    unpublished = db.execute("SELECT count(*) FROM outbox WHERE tenant_id = %s AND published_at IS NULL",
+                             (tenant.id,)).fetchone()[0]
+    assert unpublished == 2  # expire_hold and send_sms both wait in the outbox
+
+    sms = RecordingSms()
+    with InProcessWorker(redis_url, queue_namespace, database_url, sms, clock):
+        live = Publisher(build_broker(redis_url, publisher=True, namespace=queue_namespace), store, clock)
+        published, failed = await live.relay(grace_seconds=0)  # normally it leaves rows younger than 5 s
+        assert (published, failed) >= (2, 0)
+        # (the relay is global: it also publishes what earlier tests left in the outbox)
+        mine = lambda: [s for s in sms.sent if s[0] == tenant.slug]  # noqa: E731
+        await eventually(lambda: len(mine()) == 1, what="the confirmation text")
+        again, _ = await live.relay(grace_seconds=0)  # nothing left to publish: nothing sent twice
+        assert again == 0
+    assert len(mine()) == 1 and mine()[0][1] == "+15555550123"
+    assert db.execute("SELECT status FROM sms_messages WHERE tenant_id = %s", (tenant.id,)).fetchone()[0] == "sent"
+
+
+async def test_twilio_5xx_is_retried_and_delivered_once(make_tenant, caller_for, store, db, clock, fake_twilio):
+    tenant = await make_tenant()
+    await _book(caller_for(tenant))
+    sms_id = _sms_rows(db, tenant.id)[0][0]
+    twilio = TwilioSms("AC" + "0" * 32, "token", "+15557010100", "https://frontdesk.example/twilio/status",
+                       api_base=fake_twilio.base_url)
+    fake_twilio.fail(503)
+    with pytest.raises(SmsTransientError):
+        await deliver_sms(store, twilio, tenant.id, sms_id, clock())
+    assert _sms_rows(db, tenant.id)[0][4] == "retrying"
+    assert await deliver_sms(store, twilio, tenant.id, sms_id, clock()) == "sent"
+    assert await deliver_sms(store, twilio, tenant.id, sms_id, clock()) == "skipped"
+    assert len(fake_twilio.requests) == 2 and len(fake_twilio.delivered) == 1
+    sent = fake_twilio.delivered[0]
+    assert (sent["To"], sent["From"], sent["StatusCallback"]) == (
+        "+15555550123", "+15557010100", "https://frontdesk.example/twilio/status")
+    row = db.execute("SELECT status, provider_sid, attempts FROM sms_messages WHERE id = %s", (sms_id,)).fetchone()
+    assert row == ("sent", sent["sid"], 2)
+
+
+async def test_twilio_21610_is_not_retried_and_is_recorded_as_opted_out(
+        make_tenant, caller_for, store, db, clock, fake_twilio):
+    tenant = await make_tenant()
+    await _book(caller_for(tenant))
+    sms_id = _sms_rows(db, tenant.id)[0][0]
+    twilio = TwilioSms("AC" + "0" * 32, "token", "+15557010100", api_base=fake_twilio.base_url)
+    fake_twilio.fail(400, 21610)
+    assert await deliver_sms(store, twilio, tenant.id, sms_id, clock()) == "opted_out"
+    assert await deliver_sms(store, twilio, tenant.id, sms_id, clock()) == "skipped"
+    assert len(fake_twilio.requests) == 1
+    row = db.execute("SELECT status, error_code FROM sms_messages WHERE id = %s", (sms_id,)).fetchone()
+    assert row == ("opted_out", "21610")
+
+
+async def test_the_hold_expiry_job_and_the_sweeper_release_holds_and_the_slot_is_offered_again(
+        make_tenant, caller_for, store, db, clock):
+    tenant = await make_tenant(hold_minutes=10)
+    vapi = caller_for(tenant)
+    first = await vapi.tool("reserve_slot", {"start": "2026-03-04T10:00"}, call_id="a")
+    second = await vapi.tool("reserve_slot", {"start": "2026-03-04T11:00"}, call_id="b")
+    eta = db.execute("SELECT eta FROM outbox WHERE actor = 'expire_hold' AND args = %s",
+                     (json.dumps([tenant.id, int(first["hold_id"])]),)).fetchone()[0]
+    assert eta == clock() + timedelta(minutes=10)
+
+    now = {"t": clock()}
+    install(Resources(store, RecordingSms(), lambda: now["t"]))
+    try:
+        assert await holds.expire_hold(tenant.id, int(first["hold_id"])) == 0  # not yet due
+        now["t"] = clock() + timedelta(minutes=10)
+        assert await holds.expire_hold(tenant.id, int(first["hold_id"])) == 1
+        assert await holds.expire_hold(tenant.id, int(first["hold_id"])) == 0  # idempotent
+        assert await holds.sweep_expired_holds() >= 1  # the other one, missed by its job (the sweep is global)
+    finally:
+        install(None)
+    statuses = db.execute("SELECT status FROM bookings WHERE id = ANY(%s) ORDER BY id",
+                          ([int(first["hold_id"]), int(second["hold_id"])],)).fetchall()
+    assert statuses == [("expired",), ("expired",)]
+    clock.set(clock() + timedelta(minutes=1))
+    again = await vapi.tool("check_availability", {"date": "2026-03-04", "after": "2026-03-04T10:00", "limit": 1})
+    assert again["openings"][0]["start"] == "2026-03-04T10:00:00-05:00"
+    assert [r[0] for r in db.execute("SELECT action FROM booking_audit WHERE booking_id = %s ORDER BY id",
+                                     (int(first["hold_id"]),))] == ["held", "expired"]
+
+
+async def test_a_delayed_expire_hold_job_runs_on_a_real_worker(
+        make_tenant, caller_for, store, db, clock, redis_url, queue_namespace, database_url):
+    tenant = await make_tenant()
+    held = await caller_for(tenant).tool("reserve_slot", {"start": "2026-03-04T10:00"}, call_id="a")
+    later = lambda: clock() + timedelta(minutes=11)  # noqa: E731 - the worker sees the hold as due
+    with InProcessWorker(redis_url, queue_namespace, database_url, RecordingSms(), later):
+        publisher = Publisher(build_broker(redis_url, publisher=True, namespace=queue_namespace), store, later)
+        entries = db.execute("SELECT id, queue, actor, args, eta FROM outbox WHERE tenant_id = %s", (tenant.id,))
+        from domain.model import OutboxEntry
+        await publisher.publish_now([OutboxEntry(*row) for row in entries])
+        await eventually(lambda: db.execute("SELECT status FROM bookings WHERE id = %s",
+                                            (int(held["hold_id"]),)).fetchone()[0] == "expired",
+                         what="the hold to expire")

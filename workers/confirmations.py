@@ -1,0 +1,27 @@
+"""Queue `confirmations`: booking, reschedule and cancellation texts, each sent exactly once."""
+
+from __future__ import annotations
+
+import dramatiq
+import structlog
+
+from domain.notify import deliver_sms
+
+from .runtime import current
+
+QUEUE = "confirmations"
+log = structlog.get_logger("frontdesk.worker")
+
+
+async def send_sms(tenant_id: int, sms_id: int) -> None:
+    """Send queued text `sms_id` unless it was already sent: a job delivered twice texts once."""
+    r = current()
+    outcome = await deliver_sms(r.store, r.sms, tenant_id, sms_id, r.clock())
+    log.info("sms_job", tenant_id=tenant_id, sms_id=sms_id, outcome=outcome)
+
+
+def register(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor]:
+    return {"send_sms": dramatiq.actor(
+        send_sms, broker=broker, queue_name=QUEUE, actor_name="send_sms",
+        max_retries=12, min_backoff=2_000, max_backoff=300_000, time_limit=30_000,
+        max_age=2 * 86_400_000)}

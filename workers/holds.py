@@ -1,0 +1,36 @@
+"""Queue `holds`: a held slot is released at its expires_at, and a sweeper catches anything missed."""
+
+from __future__ import annotations
+
+import dramatiq
+import structlog
+
+from .runtime import current
+
+QUEUE = "holds"
+log = structlog.get_logger("frontdesk.worker")
+
+
+async def expire_hold(tenant_id: int, hold_id: int) -> int:
+    """Release the hold if its time is up and it is still held (booked or replaced holds are left alone).
+    Returns how many were released (0 or 1); the worker discards it."""
+    r = current()
+    return await r.store.expire_holds(r.clock(), tenant_id=tenant_id, hold_id=hold_id)
+
+
+async def sweep_expired_holds() -> int:
+    """Release every hold whose time is up (the clock enqueues this every minute)."""
+    r = current()
+    released = await r.store.expire_holds(r.clock())
+    if released:
+        log.info("holds_swept", released=released)
+    return released
+
+
+def register(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor]:
+    options = dict(broker=broker, queue_name=QUEUE, max_retries=5, min_backoff=1_000, max_backoff=30_000,
+                   time_limit=30_000)
+    return {
+        "expire_hold": dramatiq.actor(expire_hold, actor_name="expire_hold", **options),
+        "sweep_expired_holds": dramatiq.actor(sweep_expired_holds, actor_name="sweep_expired_holds", **options),
+    }

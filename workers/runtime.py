@@ -1,0 +1,67 @@
+"""Per-process resources for actors (store, SMS sender, clock), built after the process boots and closed
+before it shuts down, as Dramatiq middleware. Nothing is created at import time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import dramatiq
+import structlog
+from dramatiq.asyncio import get_event_loop_thread
+
+from domain.notify import SmsSender
+from domain.store import SqlStore
+
+log = structlog.get_logger("frontdesk.worker")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Resources:
+    store: SqlStore
+    sms: SmsSender
+    clock: Callable[[], datetime] = utc_now
+
+
+_current: Resources | None = None
+
+
+def current() -> Resources:
+    if _current is None:
+        raise RuntimeError("worker resources are not set up (the WorkerResources middleware builds them)")
+    return _current
+
+
+def install(resources: Resources | None) -> None:
+    """Set this process's resources (the middleware does it; tests may call it directly)."""
+    global _current
+    _current = resources
+
+
+class WorkerResources(dramatiq.Middleware):
+    def __init__(self, build: Callable[[], Resources]) -> None:
+        self._build = build
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        install(self._build())
+        log.info("worker_ready", queues=sorted(broker.get_declared_queues()))
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        resources = _current
+        loop_thread = get_event_loop_thread()
+        if resources is not None and loop_thread is not None:
+            loop_thread.run_coroutine(resources.store.engine.dispose())
+        install(None)
+
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+        structlog.contextvars.bind_contextvars(job=message.actor_name, message_id=message.message_id)
+
+    def after_process_message(self, broker, message, *, result=None, exception=None) -> None:
+        structlog.contextvars.clear_contextvars()
+
+    after_skip_message = after_process_message
