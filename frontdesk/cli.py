@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -161,25 +162,51 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
 
     logs.configure(os.environ.get("LOG_FORMAT", "console").lower())
     port = args.port or settings.port
+    env = dict(settings.environ)
+    redis_handle = None
     if not settings.database_url:
         from frontdesk.embedded import start_postgres
 
         print(f"starting the embedded PostgreSQL in {args.data_dir}/pg ...", flush=True)
-        url = start_postgres(args.data_dir)
-        settings = Settings.from_env({**settings.environ, "DATABASE_URL": url})
+        env["DATABASE_URL"] = start_postgres(args.data_dir)
+    if not settings.redis_url:
+        from frontdesk.embedded import start_redis
+
+        print(f"starting the embedded Redis in {args.data_dir} ...", flush=True)
+        env["REDIS_URL"], redis_handle = start_redis(args.data_dir)
+    env.setdefault("SMS_LOG_PATH", str(args.data_dir / "sms.jsonl"))
+    env.setdefault("LOG_FORMAT", "console")
+    settings = Settings.from_env(env)
     print("migrating ...", flush=True)
     bootstrap.migrate(settings.database_url)
     if _tenant_apply(settings, DEMO_TENANT) != 0:
         return 2
     spec = load_tenant_file(DEMO_TENANT, settings.environ)
+    # the worker and the clock run as their own processes, exactly as in production
+    children = [
+        subprocess.Popen([sys.executable, "-m", "frontdesk.cli", "worker", "--processes", "1", "--threads", "4"],
+                         env=env),
+        subprocess.Popen([sys.executable, "-m", "frontdesk.cli", "clock"], env=env),
+    ]
     base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '') else args.host}:{port}"
-    print(_banner(base, spec.secret, spec.assistant_ids[0] if spec.assistant_ids else None), flush=True)
+    print(_banner(base, spec.secret, spec.assistant_ids[0] if spec.assistant_ids else None,
+                  settings.sms_backend, settings.sms_log_path), flush=True)
     try:
         web.run_app(create_app(settings), host=args.host, port=port, print=None, access_log=None)
     except OSError as e:
         print(f"cannot listen on {args.host}:{port}: {e.strerror}. Try `frontdesk dev --port 8081`.",
               file=sys.stderr)
         return 1
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=35)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if redis_handle is not None:
+            redis_handle.shutdown()
     return 0
 
 
@@ -197,13 +224,15 @@ def demo_request(assistant_id: str | None, tool_call_id: str) -> dict:
     }}
 
 
-def _banner(base: str, secret: str, assistant_id: str | None) -> str:
+def _banner(base: str, secret: str, assistant_id: str | None, sms_backend: str = "console",
+            sms_log: str = "") -> str:
     body = json.dumps(demo_request(assistant_id, f"demo-{int(time.time())}"), separators=(",", ":"))
     return f"""
 frontdesk is running.
   webhook URL : {base}/vapi/webhook   (per-tool URLs: {base}/vapi/tools/<name>)
   demo secret : {secret}   (send as X-Vapi-Secret or Authorization: Bearer)
   health      : {base}/healthz   readiness: {base}/readyz
+  texts       : {'written to ' + sms_log if sms_backend == 'console' else 'sent by Twilio'} (a worker and the clock are running)
 
 Ask for the first three openings:
 curl -s {base}/vapi/webhook -H 'Content-Type: application/json' -H 'X-Vapi-Secret: {secret}' -d '{body}'

