@@ -62,3 +62,28 @@ class RescheduleAppointment:
 class EndCall:
     call_id: str
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ReserveAtomic:
+    start: str
+    service: str | None = None
+    resource: str | None = None
+    name: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class SendOtp:
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class VerifyOtp:
+    code: object
+
+
+@dataclass(frozen=True)
+class SendConfirmation:
+    appointment_id: int | None = None
+    phone: str | None = None

@@ -11,6 +11,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .otp import OtpPolicy
+
 UTC = timezone.utc
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -59,6 +61,7 @@ class Schedule:
     resources: tuple[Resource, ...]
     closures: tuple[Closure, ...] = ()
     version: int = 0
+    otp: OtpPolicy = OtpPolicy()
 
     def service_named(self, name: str | None) -> Service:
         if name is None:
@@ -195,6 +198,19 @@ class SmsJob:
     body: str | None
     created_at: datetime
     attempts: int
+
+
+@dataclass(frozen=True)
+class OtpChallenge:
+    id: int
+    call_id: str
+    phone: str
+    status: str
+    code_hash: str | None
+    salt: str | None
+    attempts: int
+    created_at: datetime
+    expires_at: datetime | None
 
 
 class ToolError(Exception):

@@ -16,6 +16,7 @@ from . import commands as c
 from .availability import PARTS_OF_DAY, Window, bookable_reason, nearest, openings
 from .model import Booking, InvalidArguments, Opening, Schedule, ToolContext, ToolError, speak_list
 from .notify import confirmation_body
+from .otp import code_matches, normalize_code
 from .phones import say_ending, to_e164
 from .phrases import say_day, say_opening, say_openings, say_time
 from .ports import UnitOfWork
@@ -25,6 +26,8 @@ from .when import parse_day, parse_moment
 SEARCH_CHUNK_DAYS = 7
 #: nearest alternatives offered when a time is taken or not bookable
 ALTERNATIVES = 3
+#: confirmations re-sent on request, per appointment per hour
+RESENDS_PER_HOUR = 3
 
 Handler = Callable[[UnitOfWork, ToolContext], Awaitable[dict[str, Any]]]
 
@@ -228,7 +231,7 @@ async def _bookable(uow: UnitOfWork, schedule: Schedule, service, resources, sta
     raise ToolError(code, say + _alternatives_say(alts), alternatives=alts)
 
 
-async def reserve_slot(cmd: c.ReserveSlot, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+async def _reserve(cmd: c.ReserveSlot, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
     call_id = _require_call(ctx)
     schedule = await uow.schedule()
     now = ctx.now
@@ -251,7 +254,7 @@ async def reserve_slot(cmd: c.ReserveSlot, uow: UnitOfWork, ctx: ToolContext) ->
             await uow.enqueue("holds", "expire_hold", [uow.tenant_id, hold.id], eta=expires)
             when = say_opening(start, schedule.tz, resource.name)
             return {
-                "ok": True, "hold_id": str(hold.id), "start": _iso(start, schedule), "end": _iso(end, schedule),
+                "ok": True, "hold_id": str(hold.id), "_hold": hold, "start": _iso(start, schedule), "end": _iso(end, schedule),
                 "resource": resource.name, "service": service.name, "expires_at": _iso(expires, schedule),
                 "say": f"I'm holding {when} for you for the next {schedule.hold_minutes} minutes.",
             }
@@ -261,6 +264,126 @@ async def reserve_slot(cmd: c.ReserveSlot, uow: UnitOfWork, ctx: ToolContext) ->
         f"Sorry, {say_time(start, schedule.tz)} was just taken." + _alternatives_say(alts),
         alternatives=alts,
     )
+
+
+async def reserve_slot(cmd: c.ReserveSlot, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+    result = await _reserve(cmd, uow, ctx)
+    result.pop("_hold")
+    return result
+
+
+async def reserve_atomic(cmd: c.ReserveAtomic, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+    """Hold the slot for this call AND text a code to the caller's phone, in one step (or neither)."""
+    schedule = await uow.schedule()
+    phone = _caller_phone(schedule, ctx, cmd.phone)
+    result = await _reserve(c.ReserveSlot(cmd.start, cmd.service, cmd.resource), uow, ctx)
+    hold = result.pop("_hold")
+    await uow.set_hold_customer(hold.id, cmd.name, phone)
+    sent = await _start_challenge(uow, schedule, ctx, phone)
+    return {**result, "code_sent_to": sent["code_sent_to"],
+            "say": f"{result['say']} I've texted a 6-digit code to {say_ending(phone)}; please read it to me."}
+
+
+async def send_otp(cmd: c.SendOtp, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+    schedule = await uow.schedule()
+    phone = _caller_phone(schedule, ctx, cmd.phone)
+    return await _start_challenge(uow, schedule, ctx, phone)
+
+
+async def _start_challenge(uow: UnitOfWork, schedule: Schedule, ctx: ToolContext, phone: str) -> dict[str, Any]:
+    """A new code for this call, within the tenant's send limits; the worker generates and texts it."""
+    call_id = _require_call(ctx)
+    if await uow.open_call(call_id) == "ended":
+        raise ToolError("call_ended", "This call has already ended.")
+    policy, now = schedule.otp, ctx.now
+    await uow.otp_lock(phone)  # concurrent requests for one number are counted one at a time
+    sends, last = await uow.otp_recent(phone, now - timedelta(seconds=policy.send_window_seconds))
+    if last is not None and (now - last).total_seconds() < policy.resend_cooldown_seconds:
+        wait = int(policy.resend_cooldown_seconds - (now - last).total_seconds()) + 1
+        raise ToolError("otp_cooldown", f"I just sent a code. Please check your messages; I can send another in "
+                                        f"{wait} seconds.", retry_after_seconds=wait)
+    if sends >= policy.max_sends:
+        raise ToolError("otp_rate_limited", "I've sent too many codes to that number for now. Please try again "
+                                            "in a few minutes.")
+    challenge_id = await uow.create_challenge(call_id, phone, now)
+    sms_id = await uow.queue_sms("otp", f"otp:{challenge_id}", phone, None)
+    assert sms_id is not None
+    await uow.link_challenge_sms(challenge_id, sms_id)
+    await uow.enqueue("otp", "send_code", [uow.tenant_id, challenge_id, sms_id])
+    return {"ok": True, "code_sent_to": f"ending in {phone[-4:]}",
+            "say": f"I've texted a 6-digit code to {say_ending(phone)}. Please read it to me when it arrives."}
+
+
+def _fail(code: str, say: str, **fields: Any) -> dict[str, Any]:
+    # returned, not raised: a wrong try must be counted (committed) even though the answer is a failure
+    return {"ok": False, "code": code, "say": say, **fields}
+
+
+async def verify_otp(cmd: c.VerifyOtp, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+    call_id = _require_call(ctx)
+    schedule = await uow.schedule()
+    policy, now = schedule.otp, ctx.now
+    code = normalize_code(cmd.code)
+    if code is None:
+        raise InvalidArguments("Please read me the six digits of the code.")
+    ch = await uow.latest_challenge(call_id)
+    if ch is None:
+        return _fail("no_code", "I haven't sent you a code yet. Shall I send one?")
+    if ch.status == "locked":
+        return _fail("otp_locked", "That code is locked after too many wrong tries. I can send you a new one.")
+    if ch.status == "failed":
+        return _fail("otp_failed", "I couldn't text that number. Is there another number I can use?")
+    if ch.status != "verified":
+        too_old = ch.created_at + timedelta(seconds=policy.code_ttl_seconds) <= now
+        if ch.status == "expired" or (ch.expires_at is not None and ch.expires_at <= now) or too_old:
+            await uow.update_challenge(ch.id, "expired", ch.attempts, now)
+            return _fail("otp_expired", "That code has expired. Shall I send you a new one?")
+        if ch.code_hash is None:
+            return _fail("otp_not_sent_yet", "The code is still on its way. Please give it a moment.")
+        if not code_matches(code, ch.salt, ch.code_hash):
+            attempts = ch.attempts + 1
+            if attempts >= policy.max_attempts:
+                await uow.update_challenge(ch.id, "locked", attempts, now)
+                return _fail("otp_locked", "That's not right, and that was the last try. I can send you a new code.")
+            await uow.update_challenge(ch.id, ch.status, attempts, now)
+            left = policy.max_attempts - attempts
+            return _fail("otp_invalid", f"That code isn't right. You have {left} {'try' if left == 1 else 'tries'} "
+                                        "left.", tries_left=left)
+        await uow.update_challenge(ch.id, "verified", ch.attempts, now)
+        await uow.mark_call_verified(call_id, ch.phone, now)
+    hold = await uow.hold_of_call(call_id)
+    if hold is not None and hold.customer_name and hold.hold_expires_at and hold.hold_expires_at > now:
+        booked = await _book_hold(uow, schedule, ctx, call_id, hold.customer_name, ch.phone, hold.notes)
+        return {**booked, "verified": True}
+    return {"ok": True, "verified": True, "say": "Thank you, you're verified."}
+
+
+async def send_confirmation(cmd: c.SendConfirmation, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+    """Text the confirmation again on request, at most RESENDS_PER_HOUR times per appointment."""
+    schedule = await uow.schedule()
+    phone = _caller_phone(schedule, ctx, None if ctx.caller_phone else cmd.phone)
+    await _require_verified(uow, schedule, ctx, phone)
+    if cmd.appointment_id is not None:
+        appt = await _own_appointment(uow, schedule, ctx, cmd.appointment_id, cmd.phone)
+    else:
+        upcoming = await uow.appointments_by_phone(phone, ctx.now)
+        if not upcoming:
+            raise ToolError("not_found", f"I don't see any upcoming appointments for {say_ending(phone)}.")
+        appt = upcoming[0]
+    if appt.status != "booked" or appt.starts_at <= ctx.now:
+        raise ToolError("not_found", "That appointment isn't coming up, so there's nothing to confirm.")
+    prefix = f"resend:{appt.id}:"
+    sent = await uow.count_sms(prefix, ctx.now - timedelta(hours=1))
+    if sent >= RESENDS_PER_HOUR:
+        raise ToolError("rate_limited", "I've already re-sent that confirmation a few times; please check your "
+                                        "messages.")
+    sms_id = await uow.queue_sms("confirmation", f"{prefix}{sent + 1}", appt.phone or phone,
+                                 confirmation_body("booked", schedule, appt))
+    if sms_id is not None:
+        await uow.enqueue("confirmations", "send_sms", [uow.tenant_id, sms_id])
+    info = _appointment(appt, schedule)
+    return {"ok": True, **info, "confirmation": "queued",
+            "say": f"I'm texting the confirmation for {info['say']} to {say_ending(appt.phone or phone)}."}
 
 
 async def release_slot(cmd: c.ReleaseSlot, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
@@ -280,8 +403,15 @@ async def release_slot(cmd: c.ReleaseSlot, uow: UnitOfWork, ctx: ToolContext) ->
 async def book_appointment(cmd: c.BookAppointment, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
     call_id = _require_call(ctx)
     schedule = await uow.schedule()
-    now = ctx.now
     phone = _caller_phone(schedule, ctx, cmd.phone)
+    await _require_verified(uow, schedule, ctx, phone)
+    return await _book_hold(uow, schedule, ctx, call_id, cmd.name, phone, cmd.notes)
+
+
+async def _book_hold(uow: UnitOfWork, schedule: Schedule, ctx: ToolContext, call_id: str, name: str, phone: str,
+                     notes: str | None) -> dict[str, Any]:
+    """Turn the call's active hold into an appointment, in this transaction, with its confirmation queued."""
+    now = ctx.now
     hold = await uow.hold_of_call(call_id)
     if hold is None or hold.hold_expires_at is None or hold.hold_expires_at <= now:
         last = hold or await uow.last_booking_of_call(call_id)
@@ -293,15 +423,25 @@ async def book_appointment(cmd: c.BookAppointment, uow: UnitOfWork, ctx: ToolCon
         if last is not None and (last.status == "expired" or last.status == "held"):
             raise ToolError("hold_expired", "I'm sorry, the hold on that time ran out. Shall I check if it's still free?")
         raise ToolError("no_active_hold", "I need to hold a time for you first. Which time would you like?")
-    booked = await uow.book(hold.id, cmd.name, phone, cmd.notes, now)
+    booked = await uow.book(hold.id, name, phone, notes, now)
     audit_id = await uow.audit(booked.id, "booked", call_id, ctx.tool_call_id, phone, hold.snapshot(),
                                booked.snapshot())
     await _confirm(uow, schedule, "booked", booked, audit_id)
     appt = _appointment(booked, schedule)
     service = appt["service"] or "appointment"
     return {"ok": True, **appt, "phone": phone, "confirmation": "queued",
-            "say": f"You're booked for {_article(service)} {service} on {appt['say']}, {cmd.name}. "
+            "say": f"You're booked for {_article(service)} {service} on {appt['say']}, {name}. "
                    f"I'm texting a confirmation to {say_ending(phone)}."}
+
+
+async def _require_verified(uow: UnitOfWork, schedule: Schedule, ctx: ToolContext, phone: str) -> None:
+    """With require_otp, the phone acted on must be the one verified by code in this call."""
+    if not schedule.require_otp:
+        return
+    verified = await uow.verified_phone(ctx.call_id) if ctx.call_id else None
+    if verified != phone:
+        raise ToolError("otp_required", f"First I need to check it's you: I can text a code to {say_ending(phone)}. "
+                                        "Shall I send it?", phone_ending=phone[-4:])
 
 
 async def _confirm(uow: UnitOfWork, schedule: Schedule, change: str, booking: Booking, audit_id: int) -> None:
@@ -322,6 +462,7 @@ def _article(word: str) -> str:
 async def lookup_appointments(cmd: c.LookupAppointments, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
     schedule = await uow.schedule()
     phone = _caller_phone(schedule, ctx, cmd.phone)
+    await _require_verified(uow, schedule, ctx, phone)
     found = await uow.appointments_by_phone(phone, ctx.now)
     items = [_appointment(b, schedule) for b in found]
     if not items:
@@ -336,6 +477,7 @@ async def _own_appointment(uow: UnitOfWork, schedule: Schedule, ctx: ToolContext
                            phone_arg: str | None) -> Booking:
     # Only for the caller's own number: caller ID, or the number given on a web call that has none.
     phone = _caller_phone(schedule, ctx, None if ctx.caller_phone else phone_arg)
+    await _require_verified(uow, schedule, ctx, phone)
     appt = await uow.appointment(appointment_id)
     if appt is None or appt.phone != phone:
         raise ToolError("not_found", f"I couldn't find appointment {appointment_id} for {say_ending(phone)}.")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,7 +26,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .availability import Busy
-from .model import Booking, Closure, OutboxEntry, Resource, Schedule, Service, SmsJob, TenantSms
+from .otp import OtpPolicy
+from .model import Booking, Closure, OtpChallenge, OutboxEntry, Resource, Schedule, Service, SmsJob, TenantSms
 from .tenant_config import TenantSpec
 
 #: how long a process trusts a secret it has looked up; a rotated or removed secret stops working after this
@@ -147,6 +148,8 @@ class SqlStore:
             hold_minutes=t.hold_minutes, slot_minutes=t.slot_minutes, require_otp=t.require_otp,
             booking_horizon_days=t.booking_horizon_days, min_notice_minutes=t.min_notice_minutes,
             services=services, resources=resources, closures=closures, version=t.config_version,
+            otp=OtpPolicy(t.otp_code_ttl_seconds, t.otp_max_attempts, t.otp_max_sends, t.otp_send_window_seconds,
+                          t.otp_resend_cooldown_seconds),
         )
         self._schedules[tenant_id] = schedule
         return schedule
@@ -178,14 +181,16 @@ class SqlStore:
                 "horizon": spec.booking_horizon_days, "notice": spec.min_notice_minutes, "fp": fingerprint,
                 "sms_from": spec.sms.from_number, "mss": spec.sms.messaging_service_sid,
                 "acct": spec.sms.account_sid, "tok": spec.sms.auth_token_env,
+                **{f"otp_{k}": v for k, v in asdict(spec.otp).items()},
             }
             if row is None:
                 tenant_id = (await conn.execute(text(
                     "INSERT INTO tenants (slug, name, timezone, country, secret_hash, secret_env, assistant_ids, "
                     "hold_minutes, slot_minutes, require_otp, booking_horizon_days, min_notice_minutes, "
                     "config_fingerprint, sms_from, sms_messaging_service_sid, twilio_account_sid, "
-                    "twilio_auth_token_env) VALUES (:slug, :name, :tz, :country, :h, :env, :a, :hold, :slot, :otp, "
-                    ":horizon, :notice, :fp, :sms_from, :mss, :acct, :tok) RETURNING id"
+                    "twilio_auth_token_env, " + _OTP_COLUMNS + ") VALUES (:slug, :name, :tz, :country, :h, :env, :a, "
+                    ":hold, :slot, :otp, :horizon, :notice, :fp, :sms_from, :mss, :acct, :tok, " + _OTP_VALUES +
+                    ") RETURNING id"
                 ).bindparams(bindparam("a", type_=ARRAY(TEXT))), values)).scalar_one()
                 action = "created"
             else:
@@ -196,7 +201,7 @@ class SqlStore:
                     "require_otp = :otp, booking_horizon_days = :horizon, min_notice_minutes = :notice, "
                     "config_fingerprint = :fp, config_version = config_version + 1, updated_at = now(), "
                     "sms_from = :sms_from, sms_messaging_service_sid = :mss, twilio_account_sid = :acct, "
-                    "twilio_auth_token_env = :tok "
+                    "twilio_auth_token_env = :tok, " + _OTP_SET + " "
                     "WHERE slug = :slug"
                 ).bindparams(bindparam("a", type_=ARRAY(TEXT))), values)
                 action = "updated"
@@ -335,6 +340,20 @@ class SqlStore:
                     "t": r[0], "i": b.id, "a": "expired", "c": b.call_id, "k": None, "p": None,
                     "before": {**b.snapshot(), "status": "held"}, "after": b.snapshot()})
         return len(rows)
+
+
+    async def otp_arm(self, tenant_id: int, challenge_id: int, code_hash: str, salt: str,
+                      now: datetime) -> int | None:
+        """Give a still-pending, still-young challenge its code (hash only); returns the code's validity in
+        seconds, or None when the challenge is settled or too old to send (never sent late)."""
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(_SQL_OTP_ARM, {"t": tenant_id, "i": challenge_id, "h": code_hash,
+                                                     "s": salt, "now": now})).first()
+        return row[0] if row else None
+
+    async def otp_mark(self, tenant_id: int, challenge_id: int, status: str, now: datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(_SQL_OTP_MARK, {"t": tenant_id, "i": challenge_id, "st": status, "now": now})
 
 
 class SqlUnitOfWork:
@@ -478,6 +497,41 @@ class SqlUnitOfWork:
                        now: datetime) -> Booking | None:
         return await self._claim_time(resource_id, day, start, end, now, _SQL_MOVE, i=booking_id)
 
+    # ---- one-time codes -------------------------------------------------------------------------------------
+
+    async def otp_lock(self, phone: str) -> None:
+        await self._first(_SQL_OTP_LOCK, key=f"otp:{self.tenant_id}:{phone}")
+
+    async def otp_recent(self, phone: str, since: datetime) -> tuple[int, datetime | None]:
+        row = await self._first(_SQL_OTP_RECENT, p=phone, since=since)
+        return row[0], row[1]
+
+    async def create_challenge(self, call_id: str, phone: str, now: datetime) -> int:
+        return (await self._first(_SQL_OTP_CREATE, c=call_id, p=phone, now=now))[0]
+
+    async def link_challenge_sms(self, challenge_id: int, sms_id: int) -> None:
+        await self._first(_SQL_OTP_LINK, i=challenge_id, s=sms_id)
+
+    async def latest_challenge(self, call_id: str) -> OtpChallenge | None:
+        row = await self._first(_SQL_OTP_LATEST, c=call_id)
+        return OtpChallenge(*row) if row else None
+
+    async def update_challenge(self, challenge_id: int, status: str, attempts: int, now: datetime) -> None:
+        await self._first(_SQL_OTP_UPDATE, i=challenge_id, st=status, a=attempts, now=now)
+
+    async def mark_call_verified(self, call_id: str, phone: str, now: datetime) -> None:
+        await self._first(_SQL_CALL_VERIFIED, c=call_id, p=phone, now=now)
+
+    async def verified_phone(self, call_id: str) -> str | None:
+        row = await self._first(_SQL_VERIFIED_PHONE, c=call_id)
+        return row[0] if row else None
+
+    async def set_hold_customer(self, hold_id: int, name: str | None, phone: str | None) -> None:
+        await self._first(_SQL_HOLD_CUSTOMER, i=hold_id, n=name, p=phone)
+
+    async def count_sms(self, key_prefix: str, since: datetime) -> int:
+        return (await self._first(_SQL_COUNT_SMS, k=key_prefix + "%", since=since))[0]
+
     async def audit(self, booking_id: int, action: str, call_id: str | None, tool_call_id: str | None,
                     phone: str | None, before: dict | None, after: dict | None) -> int:
         row = await self._first(_SQL_AUDIT, i=booking_id, a=action, c=call_id, k=tool_call_id,
@@ -493,7 +547,40 @@ class SqlUnitOfWork:
         return row[0] if row else None
 
 
+_OTP_KEYS = ("code_ttl_seconds", "max_attempts", "max_sends", "send_window_seconds", "resend_cooldown_seconds")
+_OTP_COLUMNS = ", ".join(f"otp_{k}" for k in _OTP_KEYS)
+_OTP_VALUES = ", ".join(f":otp_{k}" for k in _OTP_KEYS)
+_OTP_SET = ", ".join(f"otp_{k} = :otp_{k}" for k in _OTP_KEYS)
 _SQL_PING = text("SELECT 1")
+_OTP_COLS = "id, call_id, phone, status, code_hash, salt, attempts, created_at, expires_at"
+_SQL_OTP_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+_SQL_OTP_RECENT = text(
+    "SELECT count(*), max(created_at) FROM otp_challenges WHERE tenant_id = :t AND phone = :p AND created_at > :since")
+_SQL_OTP_CREATE = text(
+    "INSERT INTO otp_challenges (tenant_id, call_id, phone, created_at) VALUES (:t, :c, :p, :now) RETURNING id")
+_SQL_OTP_LINK = text("UPDATE otp_challenges SET sms_id = :s WHERE tenant_id = :t AND id = :i RETURNING 1")
+_SQL_OTP_LATEST = text(
+    f"SELECT {_OTP_COLS} FROM otp_challenges WHERE tenant_id = :t AND call_id = :c ORDER BY id DESC LIMIT 1 FOR UPDATE")
+_SQL_OTP_UPDATE = text(
+    "UPDATE otp_challenges SET status = :st, attempts = :a, "
+    "verified_at = CASE WHEN :st = 'verified' THEN :now ELSE verified_at END "
+    "WHERE tenant_id = :t AND id = :i RETURNING 1")
+_SQL_CALL_VERIFIED = text(
+    "INSERT INTO call_states (tenant_id, call_id, verified_phone, verified_at) VALUES (:t, :c, :p, :now) "
+    "ON CONFLICT (tenant_id, call_id) DO UPDATE SET verified_phone = :p, verified_at = :now RETURNING 1")
+_SQL_VERIFIED_PHONE = text("SELECT verified_phone FROM call_states WHERE tenant_id = :t AND call_id = :c")
+_SQL_HOLD_CUSTOMER = text(
+    "UPDATE bookings SET customer_name = :n, phone = :p WHERE tenant_id = :t AND id = :i AND status = 'held' "
+    "RETURNING 1")
+_SQL_COUNT_SMS = text(
+    "SELECT count(*) FROM sms_messages WHERE tenant_id = :t AND dedupe_key LIKE :k AND created_at > :since")
+_SQL_OTP_ARM = text(
+    "UPDATE otp_challenges c SET code_hash = :h, salt = :s, sent_at = :now, "
+    "expires_at = :now + make_interval(secs => t.otp_code_ttl_seconds) FROM tenants t "
+    "WHERE t.id = c.tenant_id AND c.tenant_id = :t AND c.id = :i AND c.status = 'pending' "
+    "AND c.created_at > :now - make_interval(secs => t.otp_code_ttl_seconds) RETURNING t.otp_code_ttl_seconds")
+_SQL_OTP_MARK = text(
+    "UPDATE otp_challenges SET status = :st WHERE tenant_id = :t AND id = :i AND status = 'pending'")
 _SQL_AUTH = text("SELECT id, slug, assistant_ids, config_version, secret_hash FROM tenants WHERE secret_hash = :h")
 _SQL_STORED = text("SELECT result FROM tool_results WHERE tenant_id = :t AND tool_call_id = :k")
 _SQL_CLAIM = text(

@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .model import WEEKDAYS
+from .otp import OtpPolicy
 
 #: defaults for optional [tenant] settings
 DEFAULT_HOLD_MINUTES = 10
@@ -97,6 +98,7 @@ class TenantSpec:
     resources: tuple[ResourceSpec, ...]
     closures: tuple[ClosureSpec, ...]
     sms: SmsSpec = SmsSpec()
+    otp: OtpPolicy = OtpPolicy()
 
     def fingerprint(self, secret_hash: str) -> str:
         """A digest of everything applied, so re-applying an unchanged file is a no-op."""
@@ -120,7 +122,7 @@ def load_tenant_file(path: str | Path, environ: dict[str, str] | None = None) ->
 
 def parse_tenant(data: dict[str, Any], source: str, environ: dict[str, str]) -> TenantSpec:
     p = _Problems()
-    unknown = set(data) - {"tenant", "services", "resources", "closures", "sms"}
+    unknown = set(data) - {"tenant", "services", "resources", "closures", "sms", "otp"}
     for key in sorted(unknown):
         p.add(key, "unknown section")
     t = data.get("tenant")
@@ -182,6 +184,7 @@ def parse_tenant(data: dict[str, Any], source: str, environ: dict[str, str]) -> 
     resources = _resources(data.get("resources"), service_names, p)
     closures = _closures(data.get("closures"), {r.name.casefold() for r in resources}, p)
     sms = _sms(data.get("sms"), environ, p)
+    otp = _otp(data.get("otp"), p)
 
     if p.problems:
         raise TenantConfigError(source, p.problems)
@@ -189,8 +192,22 @@ def parse_tenant(data: dict[str, Any], source: str, environ: dict[str, str]) -> 
         slug=slug or "", name=name or "", timezone=tz_name or "", country=country,
         assistant_ids=tuple(a.strip() for a in assistant_ids), secret=secret, secret_env=secret_env,
         hold_minutes=hold, slot_minutes=slot, require_otp=require_otp, booking_horizon_days=horizon,
-        min_notice_minutes=notice, services=services, resources=resources, closures=closures, sms=sms,
+        min_notice_minutes=notice, services=services, resources=resources, closures=closures, sms=sms, otp=otp,
     )
+
+
+def _otp(value: Any, p: _Problems) -> OtpPolicy:
+    if value is None:
+        return OtpPolicy()
+    if not isinstance(value, dict):
+        p.add("otp", "must be a table: [otp]")
+        return OtpPolicy()
+    limits = {"code_ttl_seconds": (60, 1800), "max_attempts": (1, 10), "max_sends": (1, 20),
+              "send_window_seconds": (60, 86400), "resend_cooldown_seconds": (0, 600)}
+    for key in sorted(set(value) - set(limits)):
+        p.add(f"otp.{key}", "unknown field")
+    defaults = OtpPolicy()
+    return OtpPolicy(**{k: p.integer(value, f"otp.{k}", getattr(defaults, k), lo, hi) for k, (lo, hi) in limits.items()})
 
 
 def _sms(value: Any, environ: dict[str, str], p: _Problems) -> SmsSpec:

@@ -34,6 +34,7 @@ _HINTS = {
     "notes": "a short note",
     "reason": "a short reason",
     "appointment_id": "the appointment number",
+    "code": "the six digits of the code",
 }
 
 
@@ -110,6 +111,26 @@ def _reschedule(a: Args) -> c.RescheduleAppointment:
                                    resource=a.text("resource"), phone=a.text("phone"))
 
 
+def _reserve_atomic(a: Args) -> c.ReserveAtomic:
+    return c.ReserveAtomic(start=a.text("start", required=True), service=a.text("service"),
+                           resource=a.text("resource"), name=a.text("name"), phone=a.text("phone"))
+
+
+def _verify(a: Args) -> c.VerifyOtp:
+    code = a.raw.get("code")
+    if isinstance(code, bool) or not isinstance(code, (str, int)):
+        raise InvalidArguments("I need the six digits of the code.", field="code")
+    if isinstance(code, str) and len(code) > 100:
+        raise InvalidArguments("That's too long to be the code; it has six digits.", field="code")
+    return c.VerifyOtp(code=code)
+
+
+def _send_confirmation(a: Args) -> c.SendConfirmation:
+    has_id = a.raw.get("appointment_id") not in (None, "")
+    return c.SendConfirmation(appointment_id=a.identifier("appointment_id") if has_id else None,
+                              phone=a.text("phone"))
+
+
 @dataclass(frozen=True)
 class Tool:
     parse: Callable[[Args], Any]
@@ -126,6 +147,10 @@ TOOL_HANDLERS: dict[str, Tool] = {
                                 writes=False),
     "cancel_appointment": Tool(_cancel, services.cancel_appointment, writes=True),
     "reschedule_appointment": Tool(_reschedule, services.reschedule_appointment, writes=True),
+    "reserve_atomic": Tool(_reserve_atomic, services.reserve_atomic, writes=True),
+    "send_otp": Tool(lambda a: c.SendOtp(phone=a.text("phone")), services.send_otp, writes=True),
+    "verify_otp": Tool(_verify, services.verify_otp, writes=True),
+    "send_confirmation": Tool(_send_confirmation, services.send_confirmation, writes=True),
 }
 
 _ARGUMENT_ERRORS = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 from frontdesk import bootstrap, logs
 from frontdesk.settings import Settings
 
-from . import confirmations, holds
+from . import confirmations, holds, otp
 from .broker import build_broker, set_broker
 from .runtime import Resources, WorkerResources
 
@@ -17,7 +17,7 @@ def setup(settings: Settings) -> dict:
                                                             bootstrap.build_sms_sender(settings))))
     set_broker(broker)
     actors = {}
-    for module in (confirmations, holds):
+    for module in (confirmations, holds, otp):
         actors.update(module.register(broker))
     return actors
 

@@ -14,7 +14,7 @@ from domain.store import SqlStore, make_engine
 from frontdesk.outbox import Publisher
 from frontdesk.settings import Settings, sqlalchemy_url
 from tests.conftest import TEST_SECRET_KEY, Caller
-from workers import confirmations, holds
+from workers import confirmations, holds, otp
 from workers.broker import build_broker
 from workers.runtime import Resources, WorkerResources, install
 from workers.sms import RecordingSms, TwilioSms
@@ -41,7 +41,7 @@ class InProcessWorker:
         self.broker = build_broker(redis_url, namespace=namespace)
         self.broker.add_middleware(WorkerResources(lambda: Resources(
             SqlStore(make_engine(sqlalchemy_url(database_url), 5, 0), TEST_SECRET_KEY), sms, clock)))
-        for module in (confirmations, holds):
+        for module in (confirmations, holds, otp):
             module.register(self.broker)
         self.worker = dramatiq.Worker(self.broker, worker_timeout=50, worker_threads=2)
 
