@@ -669,9 +669,11 @@ _SQL_CLAIM_SMS = text(
 _SQL_FINISH_SMS = text(
     "UPDATE sms_messages SET status = :st, provider_sid = COALESCE(:sid, provider_sid), error_code = :err, "
     "updated_at = :now, sent_at = CASE WHEN :st = 'sent' THEN :now ELSE sent_at END WHERE id = :i")
+# a report never moves a text backwards (a late 'queued' after 'delivered' is ignored)
 _SQL_SMS_CALLBACK = text(
     "UPDATE sms_messages SET status = :st, error_code = COALESCE(:err, error_code), updated_at = :now "
-    "WHERE provider_sid = :sid RETURNING tenant_id")
+    "WHERE provider_sid = :sid AND (CASE status WHEN 'queued' THEN 0 WHEN 'sent' THEN 1 ELSE 2 END) "
+    "<= (CASE CAST(:st AS text) WHEN 'queued' THEN 0 WHEN 'sent' THEN 1 ELSE 2 END) RETURNING tenant_id")
 _SQL_EXPIRE_HOLDS = text(
     f"UPDATE bookings SET status = 'expired', updated_at = :now WHERE status = 'held' AND hold_expires_at <= :now "
     f"AND (CAST(:t AS bigint) IS NULL OR tenant_id = :t) AND (CAST(:i AS bigint) IS NULL OR id = :i) "

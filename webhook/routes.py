@@ -17,6 +17,7 @@ from . import vapi
 from .keys import CLOCK, PUBLISHER, STORE
 from .middlewares import LOG_FIELDS
 from .tools import prepare
+from .twilio import twilio_status
 
 log = structlog.get_logger("frontdesk.webhook")
 
@@ -149,5 +150,6 @@ async def readyz(request: web.Request) -> web.Response:
 def setup_routes(app: web.Application) -> None:
     app.router.add_post("/vapi/webhook", vapi_webhook)
     app.router.add_post("/vapi/tools/{name}", vapi_webhook)
+    app.router.add_post("/twilio/status", twilio_status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
