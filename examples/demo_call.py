@@ -24,6 +24,9 @@ def main() -> int:
     parser.add_argument("--secret", default=DEMO_SECRET)
     parser.add_argument("--assistant", default="asst_bright_1")
     parser.add_argument("--caller", default="+15555550123")
+    parser.add_argument("--otp", action="store_true",
+                        help="book with a one-time code: reserve_atomic, read the code from the SMS log, verify_otp")
+    parser.add_argument("--sms-log", default=".data/sms.jsonl", help="where `make run` writes texts")
     args = parser.parse_args()
     call_id = f"demo-call-{int(time.time())}"
     n = 0
@@ -47,7 +50,37 @@ def main() -> int:
         print(f"  assistant says: {result['say']}")
         return result
 
+    def texts() -> list[dict]:
+        try:
+            with open(args.sms_log, encoding="utf-8") as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def wait_for_text(seen: int, what: str) -> dict:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            new = texts()[seen:]
+            if new:
+                print(f"  [{args.sms_log}] to {new[-1]['to']}: {new[-1]['body']}")
+                return new[-1]
+            time.sleep(0.1)
+        raise SystemExit(f"no {what} text arrived in {args.sms_log} within 15 s (is the worker running?)")
+
     try:
+        if args.otp:
+            found = tool("check_availability", {"service": "Cleaning"})
+            seen = len(texts())
+            held = tool("reserve_atomic", {"start": found["openings"][0]["start"], "name": "Dana Whitfield"})
+            if not held["ok"]:
+                return 1
+            code = "".join(ch for ch in wait_for_text(seen, "code")["body"].split("code is ")[1][:6])
+            seen = len(texts())
+            booked = tool("verify_otp", {"code": " ".join(code)})
+            if not booked["ok"]:
+                return 1
+            wait_for_text(seen, "confirmation")
+            return 0
         found = tool("check_availability", {"service": "Cleaning"})
         if not found["ok"]:
             return 1

@@ -65,6 +65,16 @@ def test_frontdesk_dev_without_database_url_serves_the_printed_curl(tmp_path):
             result = json.loads(answer["results"][0]["result"])
             assert result["ok"] is True and len(result["openings"]) == 3, result
             assert not re.search(r"\d{4}-\d{2}-\d{2}T", result["say"])  # spoken words, not ISO strings
+
+            # the asynchronous side: a code texted by the worker, verified, and the confirmation texted
+            sms_log = tmp_path / "data" / "sms.jsonl"
+            call = subprocess.run([sys.executable, "examples/demo_call.py", "--url", f"http://127.0.0.1:{port}",
+                                   "--otp", "--sms-log", str(sms_log)], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=60)
+            assert call.returncode == 0, call.stdout + call.stderr
+            bodies = [json.loads(line)["body"] for line in sms_log.read_text().splitlines()]
+            assert len(bodies) == 2 and "verification code is" in bodies[0] and "you're booked for" in bodies[1]
+            code = re.search(r"code is (\d{6})", bodies[0]).group(1)
         finally:
             proc.send_signal(signal.SIGINT)
             try:
@@ -73,3 +83,4 @@ def test_frontdesk_dev_without_database_url_serves_the_printed_curl(tmp_path):
                 os.killpg(proc.pid, signal.SIGKILL)
                 raise
     assert proc.returncode == 0, out_path.read_text()[-2000:]
+    assert code not in out_path.read_text()  # the server, worker and clock logs never carry the code
