@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 
 from .model import Booking, Schedule, SmsJob, TenantSms
 
-#: a text claimed this long ago whose sender never reported back is taken as lost and sent again
-STALE_SEND = timedelta(minutes=2)
+#: a text claimed this long ago whose sender never reported back is taken as lost and sent again; longer
+#: than a send job's time limit (30 s), so a live sender has always finished or been stopped by then
+STALE_SEND = timedelta(seconds=45)
 
 
 class SmsPermanentError(Exception):
@@ -27,6 +28,10 @@ class SmsPermanentError(Exception):
 
 class SmsTransientError(Exception):
     """The provider could not take the text right now (5xx, 429, network): retry with backoff."""
+
+
+class SmsInFlight(SmsTransientError):
+    """Another worker claimed this text moments ago (or died doing so): try again later, never drop it."""
 
 
 class SmsSender(Protocol):
@@ -57,15 +62,18 @@ class SmsStore(Protocol):
     async def finish_sms(self, sms_id: int, status: str, now: datetime, provider_sid: str | None = None,
                          error_code: str | None = None) -> None: ...
     async def tenant_sms(self, tenant_id: int) -> TenantSms | None: ...
+    async def sms_status(self, tenant_id: int, sms_id: int) -> str | None: ...
 
 
 async def deliver_sms(store: SmsStore, sender: SmsSender, tenant_id: int, sms_id: int, now: datetime,
                       body_for: Callable[[SmsJob], Awaitable[str | None]] | None = None) -> str:
     """Send one queued text if it is still unsent; idempotent. Returns what happened:
-    'sent', 'skipped' (already sent or being sent), 'failed'/'opted_out' (permanent), or raises
-    SmsTransientError after marking the row for retry."""
+    'sent', 'skipped' (already settled), 'failed'/'opted_out' (permanent), or raises SmsTransientError
+    (after marking the row for retry) or SmsInFlight (someone else holds it: retry later)."""
     job = await store.claim_sms(tenant_id, sms_id, now, STALE_SEND)
     if job is None:
+        if await store.sms_status(tenant_id, sms_id) == "sending":
+            raise SmsInFlight(str(sms_id))
         return "skipped"
     tenant = await store.tenant_sms(tenant_id)
     body = job.body if body_for is None else await body_for(job)

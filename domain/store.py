@@ -310,6 +310,12 @@ class SqlStore:
                                                      "stale": now - stale_after})).first()
         return SmsJob(*r) if r else None
 
+    async def sms_status(self, tenant_id: int, sms_id: int) -> str | None:
+        async with self.engine.connect() as conn:
+            r = (await conn.execute(text("SELECT status FROM sms_messages WHERE tenant_id = :t AND id = :i"),
+                                    {"t": tenant_id, "i": sms_id})).first()
+        return r[0] if r else None
+
     async def finish_sms(self, sms_id: int, status: str, now: datetime, provider_sid: str | None = None,
                          error_code: str | None = None) -> None:
         async with self.engine.begin() as conn:

@@ -58,3 +58,50 @@ async def test_a_booking_over_http_is_texted_by_a_real_worker_process_through_tw
     assert {m["To"] for m in fake_twilio.delivered} == {"+15555550123"}
     assert fake_twilio.delivered[0]["StatusCallback"] == "https://frontdesk.example/twilio/status"
     assert worker.returncode == 0, (tmp_path / "worker.log").read_text()[-3000:]
+
+
+def _start_worker(env: dict, log_path: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "frontdesk.cli", "worker", "--processes", "1", "--threads", "2"],
+                            cwd=ROOT, env=env, stdout=open(log_path, "a"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+@pytest.mark.slow
+async def test_a_worker_killed_mid_send_loses_nothing_another_worker_sends_the_text_once(
+        aiohttp_client, make_tenant, store, clock, database_url, redis_url, queue_namespace, fake_twilio, tmp_path):
+    import asyncio
+
+    from webhook import create_app
+
+    tenant = await make_tenant()
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "QUEUE_NAMESPACE": queue_namespace,
+           "SECRET_KEY": TEST_SECRET_KEY, "SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+           "TWILIO_AUTH_TOKEN": "test-token", "TWILIO_FROM_NUMBER": "+15557010100",
+           "TWILIO_API_BASE": fake_twilio.base_url, "LOG_FORMAT": "json"}
+    fake_twilio.hang = asyncio.Event()
+    fake_twilio.hang.set()
+    first = _start_worker(env, tmp_path / "worker.log")
+    publisher = Publisher(build_broker(redis_url, publisher=True, namespace=queue_namespace), store, clock)
+    client = await aiohttp_client(create_app(Settings(secret_key=TEST_SECRET_KEY), store=store,
+                                             publisher=publisher, clock=clock))
+    vapi = Caller(client, tenant)
+    second = None
+    try:
+        await vapi.tool("reserve_slot", {"start": "2026-03-04T10:00"})
+        assert (await vapi.tool("book_appointment", {"name": "Dana Whitfield"}))["ok"]
+        await eventually(lambda: len(fake_twilio.requests) == 1, timeout=30, what="the worker to call Twilio")
+        os.killpg(first.pid, signal.SIGKILL)  # dies mid-send, before acknowledging the job
+        first.wait(timeout=10)
+        fake_twilio.hang.clear()
+        second = _start_worker(env, tmp_path / "worker.log")
+        # redelivered after the dead worker's heartbeat lapses (15 s), then sent once the claim is stale (45 s)
+        await eventually(lambda: len(fake_twilio.delivered) == 1, timeout=120, what="the text from the new worker")
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+    assert len(fake_twilio.delivered) == 1 and fake_twilio.delivered[0]["To"] == "+15555550123"

@@ -6,6 +6,7 @@ queue `fail(status, code)` entries to answer errors first.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass, field
 
@@ -17,6 +18,8 @@ class FakeTwilio:
     requests: list[dict] = field(default_factory=list)  # every POST's form fields, failures included
     delivered: list[dict] = field(default_factory=list)  # only the ones answered 201
     script: list[tuple[int, int | None]] = field(default_factory=list)
+    #: while set, requests hang until it is cleared (a provider that never answers)
+    hang: asyncio.Event | None = None
 
     def fail(self, status: int, code: int | None = None, times: int = 1) -> None:
         self.script += [(status, code)] * times
@@ -30,6 +33,9 @@ class FakeTwilio:
         form = dict(await request.post())
         form["account"] = request.match_info["account"]
         self.requests.append(form)
+        if self.hang is not None and self.hang.is_set():
+            while self.hang.is_set():
+                await asyncio.sleep(0.05)
         if self.script:
             status, code = self.script.pop(0)
             return web.json_response({"code": code, "message": f"fake error {code or status}",

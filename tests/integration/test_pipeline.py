@@ -9,7 +9,7 @@ from datetime import timedelta
 import dramatiq
 import pytest
 
-from domain.notify import STALE_SEND, SmsTransientError, deliver_sms
+from domain.notify import STALE_SEND, SmsInFlight, SmsTransientError, deliver_sms
 from domain.store import SqlStore, make_engine
 from frontdesk.outbox import Publisher
 from frontdesk.settings import Settings, sqlalchemy_url
@@ -93,7 +93,8 @@ async def test_a_text_whose_sender_died_mid_send_is_sent_again_after_a_while_not
     sms_id = _sms_rows(db, tenant.id)[0][0]
     assert await store.claim_sms(tenant.id, sms_id, clock(), STALE_SEND) is not None  # then the worker died
     sms = RecordingSms()
-    assert await deliver_sms(store, sms, tenant.id, sms_id, clock()) == "skipped"  # someone may be sending it
+    with pytest.raises(SmsInFlight):  # someone may be sending it: retried later (Dramatiq backoff), not dropped
+        await deliver_sms(store, sms, tenant.id, sms_id, clock())
     later = clock() + STALE_SEND + timedelta(seconds=1)
     assert await deliver_sms(store, sms, tenant.id, sms_id, later) == "sent"
     assert len(sms.sent) == 1
