@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -183,10 +184,11 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     spec = load_tenant_file(DEMO_TENANT, settings.environ)
     # the worker and the clock run as their own processes, exactly as in production
+    # (each in its own session: a Ctrl-C reaches only this process, which then stops them in order)
     children = [
         subprocess.Popen([sys.executable, "-m", "frontdesk.cli", "worker", "--processes", "1", "--threads", "4"],
-                         env=env),
-        subprocess.Popen([sys.executable, "-m", "frontdesk.cli", "clock"], env=env),
+                         env=env, start_new_session=True),
+        subprocess.Popen([sys.executable, "-m", "frontdesk.cli", "clock"], env=env, start_new_session=True),
     ]
     base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '') else args.host}:{port}"
     print(_banner(base, spec.secret, spec.assistant_ids[0] if spec.assistant_ids else None,
@@ -198,13 +200,15 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
               file=sys.stderr)
         return 1
     finally:
+        print("stopping the worker and the clock ...", flush=True)
         for child in children:
             child.terminate()
         for child in children:
             try:
                 child.wait(timeout=35)
             except subprocess.TimeoutExpired:
-                child.kill()
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
         if redis_handle is not None:
             redis_handle.shutdown()
     return 0

@@ -27,10 +27,19 @@ async def sweep_expired_holds() -> int:
     return released
 
 
+async def _expire_hold_job(tenant_id: int, hold_id: int) -> None:
+    await expire_hold(tenant_id, hold_id)
+
+
+async def _sweep_job() -> None:
+    await sweep_expired_holds()
+
+
 def register(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor]:
+    # the jobs return nothing (Dramatiq has no result backend here); the functions above return counts
     options = dict(broker=broker, queue_name=QUEUE, max_retries=5, min_backoff=1_000, max_backoff=30_000,
                    time_limit=30_000)
     return {
-        "expire_hold": dramatiq.actor(expire_hold, actor_name="expire_hold", **options),
-        "sweep_expired_holds": dramatiq.actor(sweep_expired_holds, actor_name="sweep_expired_holds", **options),
+        "expire_hold": dramatiq.actor(_expire_hold_job, actor_name="expire_hold", **options),
+        "sweep_expired_holds": dramatiq.actor(_sweep_job, actor_name="sweep_expired_holds", **options),
     }
