@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## start the demo: embedded PostgreSQL, demo clinic, web server on 127.0.0.1:8080
 	$(BIN)/frontdesk dev
 
-test: $(STAMP)  ## the whole suite, against DATABASE_URL or an embedded PostgreSQL
+test: $(STAMP)  ## lint, then the whole suite, against DATABASE_URL/REDIS_URL or embedded servers
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
@@ -23,6 +24,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/tool_calls.py
+	$(BIN)/python bench/sms_latency.py
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache

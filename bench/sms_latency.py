@@ -19,13 +19,12 @@ import json
 import os
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -37,6 +36,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import admin_url, free_port  # noqa: E402
 from domain.tenant_config import parse_tenant  # noqa: E402
 from frontdesk import bootstrap  # noqa: E402
 from frontdesk.settings import Settings  # noqa: E402
@@ -62,24 +62,6 @@ def slots():
             for r in RESOURCES:
                 yield r, f"{day.isoformat()}T{minute // 60:02d}:{minute % 60:02d}"
         day += timedelta(days=1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def admin_url() -> str:
-    for url in (os.environ.get("DATABASE_URL"), "postgresql://root@127.0.0.1:5432/postgres"):
-        if url:
-            try:
-                psycopg.connect(url, connect_timeout=2).close()
-                return url
-            except psycopg.OperationalError:
-                pass
-    from frontdesk.embedded import start_postgres
-    return start_postgres(ROOT / ".data" / "bench", database="postgres")
 
 
 def redis_url():

@@ -31,6 +31,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import admin_url, free_port  # noqa: E402
 from domain.tenant_config import load_tenant_file  # noqa: E402
 from frontdesk import bootstrap  # noqa: E402
 from frontdesk.settings import Settings  # noqa: E402
@@ -38,28 +39,8 @@ from frontdesk.settings import Settings  # noqa: E402
 DEMO = ROOT / "examples" / "demo-clinic.toml"
 
 
-def admin_url() -> str:
-    for url in (os.environ.get("DATABASE_URL"), "postgresql://root@127.0.0.1:5432/postgres"):
-        if not url:
-            continue
-        try:
-            psycopg.connect(url, connect_timeout=2).close()
-            return url
-        except psycopg.OperationalError:
-            pass
-    from frontdesk.embedded import start_postgres
-
-    return start_postgres(ROOT / ".data" / "bench", database="postgres")
-
-
 def with_db(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path="/" + name))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve(url: str, port: int) -> None:

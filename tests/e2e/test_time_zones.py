@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import pytest
 
 
 EVERY_DAY = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
