@@ -289,7 +289,10 @@ class SqlStore:
             done, failed = [], []
             for r in rows:
                 entry = OutboxEntry(r.id, r.queue, r.actor, list(r.args), r.eta)
-                (done if await publish(entry) else failed).append(r.id)
+                if not await publish(entry):
+                    failed.append(r.id)
+                    break  # Redis is down or slow: stop here rather than time out on every row
+                done.append(r.id)
             await conn.execute(_SQL_MARK_PUBLISHED, {"ids": done, "now": now})
             await conn.execute(_SQL_PUBLISH_FAILED, {"ids": failed})
         return len(done), len(failed)

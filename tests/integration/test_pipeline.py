@@ -228,3 +228,14 @@ async def test_a_delayed_expire_hold_job_runs_on_a_real_worker(
         await eventually(lambda: db.execute("SELECT status FROM bookings WHERE id = %s",
                                             (int(held["hold_id"]),)).fetchone()[0] == "expired",
                          what="the hold to expire")
+
+
+async def test_the_relay_stops_at_the_first_failure_and_leaves_the_rest_for_later(
+        make_tenant, caller_for, store, db, clock):
+    tenant = await make_tenant()
+    await _book(caller_for(tenant))
+    dead = Publisher(build_broker("redis://127.0.0.1:1/0", publisher=True), store, clock)
+    published, failed = await dead.relay(grace_seconds=0)
+    assert (published, failed) == (0, 1)
+    assert db.execute("SELECT count(*) FROM outbox WHERE tenant_id = %s AND published_at IS NULL",
+                      (tenant.id,)).fetchone()[0] == 2
