@@ -65,7 +65,7 @@ def serve(url: str, port: int) -> None:
 
     import structlog
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, reuse_port=True)
 
 
 def envelope(name: str, args: dict, call_id: str) -> dict:
@@ -167,6 +167,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="tool-call benchmark")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--server-processes", type=int, default=1,
+                        help="server processes sharing the port (SO_REUSEPORT), like WEB_CONCURRENCY")
     args = parser.parse_args()
 
     admin = admin_url()
@@ -174,7 +176,7 @@ def main() -> int:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = with_db(admin, name)
-    proc = None
+    procs: list = []
     try:
         print(f"database {name}: migrating and applying the demo clinic ...", flush=True)
         bootstrap.migrate(url)
@@ -188,8 +190,10 @@ def main() -> int:
 
         asyncio.run(apply())
         port = free_port()
-        proc = mp.get_context("spawn").Process(target=serve, args=(url, port), daemon=True)
-        proc.start()
+        procs = [mp.get_context("spawn").Process(target=serve, args=(url, port), daemon=True)
+                 for _ in range(args.server_processes)]
+        for proc in procs:
+            proc.start()
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:
@@ -197,11 +201,11 @@ def main() -> int:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                     break
             except OSError:
-                if time.monotonic() > deadline or not proc.is_alive():
+                if time.monotonic() > deadline or not all(p.is_alive() for p in procs):
                     raise SystemExit("the server did not start")
                 time.sleep(0.1)
         rows = asyncio.run(run(base, args.seconds, args.concurrency))
-        print(f"\n{os.cpu_count()} cores, 1 server process, load generator in a second process, "
+        print(f"\n{os.cpu_count()} cores, {args.server_processes} server process(es), load generator in another, "
               f"{args.concurrency} concurrent, {args.seconds:.0f}s each")
         print(f"{'scenario':<24}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}  outcomes")
         for label, r in rows:
@@ -211,7 +215,7 @@ def main() -> int:
         print(f"\ncheck_availability / SELECT 1 throughput: {by['check_availability']['rps'] / by['SELECT 1 via SqlStore']['rps']:.2f}")
         explain_busy(url)
     finally:
-        if proc is not None:
+        for proc in procs:
             proc.terminate()
             proc.join(10)
         with psycopg.connect(admin, autocommit=True) as conn:

@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the webhook server (production)")
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=None, help="default: $PORT, else 8080")
+    serve.add_argument("--processes", type=int, default=None,
+                       help="server processes sharing the port (default: $WEB_CONCURRENCY, else 1)")
     tenant = sub.add_parser("tenant", help="manage tenants")
     tenant_sub = tenant.add_subparsers(dest="tenant_command", required=True)
     apply = tenant_sub.add_parser("apply", help="create or update a tenant from a TOML file")
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         return _migrate(settings)
     if args.command == "serve":
-        return _serve(settings, args.host, args.port or settings.port)
+        return _serve(settings, args.host, args.port or settings.port, args.processes or settings.web_concurrency)
     if args.command == "tenant" and args.tenant_command == "apply":
         return _tenant_apply(settings, args.file)
     if args.command == "worker":
@@ -106,17 +108,43 @@ def _tenant_apply(settings: Settings, path: Path) -> int:
     return 0
 
 
-def _serve(settings: Settings, host: str, port: int) -> int:
+def _serve(settings: Settings, host: str, port: int, processes: int = 1) -> int:
+    _need_database(settings)
+    if settings.secret_key == DEV_SECRET_KEY:
+        log.warning("secret_key_not_set", hint="set SECRET_KEY in production; tenants must be re-applied after")
+    log.info("serving", host=host, port=port, processes=processes)
+    if processes <= 1:
+        _serve_one(settings.environ, host, port, False)
+        return 0
+    # one event loop per core: processes share the port with SO_REUSEPORT and the kernel spreads connections
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    children = [ctx.Process(target=_serve_one, args=(settings.environ, host, port, True)) for _ in range(processes)]
+    for child in children:
+        child.start()
+
+    def stop(signum, frame):
+        for child in children:
+            if child.is_alive():
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for child in children:
+        child.join()
+    return max((c.exitcode or 0) for c in children)
+
+
+def _serve_one(environ: dict[str, str], host: str, port: int, reuse_port: bool) -> None:
     from aiohttp import web
 
     from webhook import create_app
 
-    _need_database(settings)
-    if settings.secret_key == DEV_SECRET_KEY:
-        log.warning("secret_key_not_set", hint="set SECRET_KEY in production; tenants must be re-applied after")
-    log.info("serving", host=host, port=port)
-    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None)
-    return 0
+    settings = Settings.from_env(environ)
+    logs.configure(settings.log_format)
+    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None,
+                reuse_port=reuse_port or None)
 
 
 def _need_redis(settings: Settings) -> None:

@@ -24,6 +24,8 @@ class Settings:
     database_url: str = ""
     redis_url: str = ""
     port: int = DEFAULT_PORT
+    #: web server processes (`frontdesk serve`); one per core is usual
+    web_concurrency: int = 1
     log_format: str = "json"  # json | console
     #: key of the HMAC that turns webhook secrets into the hashes stored and looked up
     secret_key: str = DEV_SECRET_KEY
@@ -53,6 +55,7 @@ class Settings:
             database_url=env.get("DATABASE_URL", ""),
             redis_url=env.get("REDIS_URL", ""),
             port=_int(env, "PORT", DEFAULT_PORT),
+            web_concurrency=_int(env, "WEB_CONCURRENCY", 1),
             log_format=env.get("LOG_FORMAT", "json").lower(),
             secret_key=env.get("SECRET_KEY") or DEV_SECRET_KEY,
             db_pool_size=_int(env, "DB_POOL_SIZE", DEFAULT_DB_POOL_SIZE),

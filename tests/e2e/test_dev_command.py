@@ -84,3 +84,42 @@ def test_frontdesk_dev_without_database_url_serves_the_printed_curl(tmp_path):
                 raise
     assert proc.returncode == 0, out_path.read_text()[-2000:]
     assert code not in out_path.read_text()  # the server, worker and clock logs never carry the code
+
+
+@pytest.mark.slow
+def test_frontdesk_serve_with_two_processes_answers_and_stops_cleanly(database_url, tmp_path):
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_FORMAT": "json", "SECRET_KEY": "serve-test-key"}
+    secret = f"serve-test-secret-{os.getpid()}-{port}"
+    clinic = tmp_path / "clinic.toml"
+    clinic.write_text((ROOT / "examples" / "demo-clinic.toml").read_text()
+                      .replace('slug = "bright-smile"', f'slug = "serve-test-{port}"')
+                      .replace("demo-secret-bright-smile-0001", secret))
+    apply = subprocess.run([sys.executable, "-m", "frontdesk.cli", "tenant", "apply", str(clinic)], cwd=ROOT,
+                           env=env, capture_output=True, text=True, timeout=60)
+    assert apply.returncode == 0, apply.stderr
+    out = open(tmp_path / "serve.out", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "frontdesk.cli", "serve", "--host", "127.0.0.1", "--port",
+                             str(port), "--processes", "2"], cwd=ROOT, env=env, stdout=out,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/readyz", proc, timeout=60)
+        from frontdesk.cli import demo_request
+
+        for i in range(4):  # several connections: the kernel spreads them over both processes
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{port}/vapi/webhook", method="POST",
+                data=json.dumps(demo_request("asst_bright_1", f"serve-{os.getpid()}-{i}")).encode(),
+                headers={"Content-Type": "application/json", "X-Vapi-Secret": secret})
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                result = json.loads(json.loads(resp.read())["results"][0]["result"])
+            assert result["ok"] is True
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+        out.close()
+    assert proc.returncode == 0, (tmp_path / "serve.out").read_text()[-2000:]
