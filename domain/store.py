@@ -297,6 +297,16 @@ class SqlStore:
             await conn.execute(_SQL_PUBLISH_FAILED, {"ids": failed})
         return len(done), len(failed)
 
+    async def prune(self, now: datetime, outbox_days: int = 7, results_days: int = 30) -> tuple[int, int]:
+        """Delete outbox rows published more than `outbox_days` ago and stored tool results older than
+        `results_days` (a toolCallId is only replayed within a call). Returns (outbox, results) deleted."""
+        async with self.engine.begin() as conn:
+            o = (await conn.execute(text("DELETE FROM outbox WHERE published_at < :before"),
+                                    {"before": now - timedelta(days=outbox_days)})).rowcount
+            r = (await conn.execute(text("DELETE FROM tool_results WHERE created_at < :before"),
+                                    {"before": now - timedelta(days=results_days)})).rowcount
+        return o, r
+
     async def tenant_sms(self, tenant_id: int) -> TenantSms | None:
         async with self.engine.connect() as conn:
             r = (await conn.execute(_SQL_TENANT_SMS, {"t": tenant_id})).first()

@@ -1,7 +1,8 @@
 """`frontdesk clock`: the periodic work, in exactly one process (the Procfile's `clock:` line).
 
 Every `relay_every` seconds it re-publishes outbox rows that were committed but never published; every
-`sweep_every` seconds it enqueues the hold sweeper. Running two clocks by mistake double-sends nothing:
+`sweep_every` seconds it enqueues the hold sweeper; hourly it deletes published outbox rows older than a
+week and stored tool results older than 30 days. Running two clocks by mistake double-sends nothing:
 the relay locks rows with SKIP LOCKED, and every job is idempotent.
 """
 
@@ -19,6 +20,8 @@ from frontdesk import bootstrap
 from frontdesk.settings import Settings
 
 log = structlog.get_logger("frontdesk.clock")
+#: how often published outbox rows (older than a week) and old tool results (older than 30 days) are deleted
+PRUNE_EVERY_SECONDS = 3600.0
 
 
 def utc_now() -> datetime:
@@ -38,7 +41,7 @@ async def run_clock(settings: Settings, relay_every: float, sweep_every: float,
         except (RuntimeError, NotImplementedError, ValueError):
             pass
     log.info("clock_started", relay_every=relay_every, sweep_every=sweep_every)
-    next_relay = next_sweep = time.monotonic()
+    next_relay = next_sweep = next_prune = time.monotonic()
     try:
         while not stop.is_set():
             now = time.monotonic()
@@ -57,11 +60,24 @@ async def run_clock(settings: Settings, relay_every: float, sweep_every: float,
                 ok = await asyncio.to_thread(_try_enqueue, publisher.broker, message)
                 if not ok:
                     log.warning("sweep_enqueue_failed")
+            if now >= next_prune:
+                next_prune = now + PRUNE_EVERY_SECONDS
+                try:
+                    outbox, results = await store.prune(utc_now())
+                    if outbox or results:
+                        log.info("pruned", outbox=outbox, tool_results=results)
+                except Exception as e:
+                    log.warning("prune_failed", error=type(e).__name__)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=max(0.05, min(next_relay, next_sweep) - time.monotonic()))
             except asyncio.TimeoutError:
                 pass
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.remove_signal_handler(sig)
+            except (RuntimeError, NotImplementedError, ValueError):
+                pass
         await store.engine.dispose()
         log.info("clock_stopped")
 

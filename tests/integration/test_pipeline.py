@@ -239,3 +239,42 @@ async def test_the_relay_stops_at_the_first_failure_and_leaves_the_rest_for_late
     assert (published, failed) == (0, 1)
     assert db.execute("SELECT count(*) FROM outbox WHERE tenant_id = %s AND published_at IS NULL",
                       (tenant.id,)).fetchone()[0] == 2
+
+
+async def test_pruning_keeps_unpublished_and_recent_rows(make_tenant, caller_for, store, db, clock):
+    from datetime import datetime, timezone
+
+    tenant = await make_tenant()
+    await _book(caller_for(tenant))
+    ids = [r[0] for r in db.execute("SELECT id FROM outbox WHERE tenant_id = %s ORDER BY id", (tenant.id,))]
+    old = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    db.execute("UPDATE outbox SET published_at = %s WHERE id = %s", (old, ids[0]))  # published long ago
+    db.execute("UPDATE tool_results SET created_at = %s WHERE tenant_id = %s", (old, tenant.id))
+    outbox, results = await store.prune(datetime.now(timezone.utc))
+    assert outbox >= 1 and results >= 2
+    left = [r[0] for r in db.execute("SELECT id FROM outbox WHERE tenant_id = %s ORDER BY id", (tenant.id,))]
+    assert left == ids[1:]  # the unpublished one stays until the relay has published it
+
+
+async def test_the_clock_relays_what_was_never_published_and_enqueues_the_sweeper(
+        make_tenant, caller_for, db, database_url, redis_url, queue_namespace):
+    import redis as redis_lib
+
+    from frontdesk.clock import run_clock
+
+    tenant = await make_tenant()
+    await _book(caller_for(tenant))  # no publisher here: both jobs stay in the outbox
+    db.execute("UPDATE outbox SET created_at = now() - interval '1 minute' WHERE tenant_id = %s", (tenant.id,))
+    settings = Settings.from_env({"DATABASE_URL": database_url, "REDIS_URL": redis_url,
+                                  "QUEUE_NAMESPACE": queue_namespace, "SECRET_KEY": TEST_SECRET_KEY})
+    stop = asyncio.Event()
+    clock_task = asyncio.create_task(run_clock(settings, relay_every=0.05, sweep_every=60, stop=stop))
+    try:
+        await eventually(lambda: db.execute("SELECT count(*) FROM outbox WHERE tenant_id = %s AND published_at "
+                                            "IS NULL", (tenant.id,)).fetchone()[0] == 0, what="the relay")
+    finally:
+        stop.set()
+        await asyncio.wait_for(clock_task, 10)
+    queued = redis_lib.Redis.from_url(redis_url)
+    assert queued.llen(f"{queue_namespace}:confirmations") >= 1  # the confirmation job
+    assert queued.llen(f"{queue_namespace}:holds") >= 1  # the sweeper
