@@ -352,8 +352,12 @@ async def verify_otp(cmd: c.VerifyOtp, uow: UnitOfWork, ctx: ToolContext) -> dic
         await uow.update_challenge(ch.id, "verified", ch.attempts, now)
         await uow.mark_call_verified(call_id, ch.phone, now)
     hold = await uow.hold_of_call(call_id)
-    if hold is not None and hold.customer_name and hold.hold_expires_at and hold.hold_expires_at > now:
-        booked = await _book_hold(uow, schedule, ctx, call_id, hold.customer_name, ch.phone, hold.notes)
+    if hold is not None and hold.customer_name:
+        try:
+            async with uow.savepoint():  # a failed booking must not undo the verification
+                booked = await _book_hold(uow, schedule, ctx, call_id, hold.customer_name, ch.phone, hold.notes)
+        except ToolError as e:
+            return {**e.payload(), "verified": True, "say": f"Thank you, you're verified. {e.say}"}
         return {**booked, "verified": True}
     return {"ok": True, "verified": True, "say": "Thank you, you're verified."}
 

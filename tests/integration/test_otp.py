@@ -173,3 +173,21 @@ async def test_send_confirmation_resends_on_request_with_a_limit(make_tenant, ca
     assert answers[0]["appointment_id"] == booked["appointment_id"]
     assert db.execute("SELECT count(*) FROM sms_messages WHERE tenant_id = %s AND kind = 'confirmation'",
                       (tenant.id,)).fetchone()[0] == 4
+
+
+async def test_a_right_code_stays_verified_even_when_the_hold_ran_out_meanwhile(
+        make_tenant, caller_for, db, texts, clock):
+    tenant = await make_tenant(hold_minutes=2)
+    vapi = caller_for(tenant)
+    await vapi.tool("reserve_atomic", {"start": "2026-03-04T10:00", "name": "Dana"})
+    code = await _deliver(db, tenant.id, texts)
+    clock.set(clock() + timedelta(minutes=3))  # the hold expired while the caller read the code
+    answer = await vapi.tool("verify_otp", {"code": code})
+    assert answer["ok"] is False and answer["code"] == "hold_expired" and answer["verified"] is True
+    assert "verified" in answer["say"]
+    assert db.execute("SELECT verified_phone FROM call_states WHERE tenant_id = %s AND call_id = 'call-1'",
+                      (tenant.id,)).fetchone()[0] == "+15555550123"
+    # verified for the rest of the call: saying the code again just confirms it, and a new hold books
+    assert (await vapi.tool("verify_otp", {"code": code}))["verified"] is True
+    await vapi.tool("reserve_slot", {"start": "2026-03-04T11:00"})
+    assert (await vapi.tool("book_appointment", {"name": "Dana"}))["ok"] is True
