@@ -44,10 +44,20 @@ def say_clock(hour: int, minute: int) -> str:
     return f"{clock} {part}"
 
 
+def say_wall(dt: datetime, tz: ZoneInfo) -> str:
+    """The wall time of an instant in `tz`, in words. On the night the clocks go back a wall time happens
+    twice, so it says which: '1:30 at night, before the clocks go back' / '..., after the clocks go back'."""
+    local = dt.astimezone(tz)
+    text = say_clock(local.hour, local.minute)
+    other = local.replace(fold=1 - local.fold)
+    if other.utcoffset() != local.utcoffset():  # repeated wall time
+        text += ", before the clocks go back" if local.fold == 0 else ", after the clocks go back"
+    return text
+
+
 def say_time(dt: datetime, tz: ZoneInfo) -> str:
     """'Thursday March 12th at 2:30 in the afternoon' for an aware datetime, in `tz`."""
-    local = dt.astimezone(tz)
-    return f"{say_day(local.date())} at {say_clock(local.hour, local.minute)}"
+    return f"{say_day(dt.astimezone(tz).date())} at {say_wall(dt, tz)}"
 
 
 def say_opening(start: datetime, tz: ZoneInfo, resource: str | None) -> str:
@@ -60,7 +70,6 @@ def say_openings(starts: list[tuple[datetime, str]], tz: ZoneInfo) -> str:
     2:30 in the afternoon with Dr Kim. On Friday March 13th I have noon with Dr Lee.'"""
     by_day: dict[date, list[str]] = {}
     for start, resource in starts:
-        local = start.astimezone(tz)
-        by_day.setdefault(local.date(), []).append(f"{say_clock(local.hour, local.minute)} with {resource}")
+        by_day.setdefault(start.astimezone(tz).date(), []).append(f"{say_wall(start, tz)} with {resource}")
     parts = [f"On {say_day(d)} I have {speak_list(times, 'or')}." for d, times in by_day.items()]
     return " ".join(parts)

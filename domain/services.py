@@ -21,6 +21,7 @@ from .phones import say_ending, to_e164
 from .phrases import say_day, say_opening, say_openings, say_time
 from .ports import UnitOfWork
 from .when import parse_day, parse_moment
+from .working_time import day_bounds
 
 #: how many days of busy rows one availability query reads while widening towards the horizon
 SEARCH_CHUNK_DAYS = 7
@@ -167,8 +168,7 @@ async def _search(uow: UnitOfWork, schedule: Schedule, service, resources, now: 
     ids = [r.id for r in resources]
     while day <= window.last_day and len(found) < limit:
         chunk_end = min(day + timedelta(days=SEARCH_CHUNK_DAYS - 1), window.last_day)
-        lo = _day_start(schedule, day)
-        hi = _day_start(schedule, chunk_end + timedelta(days=1))
+        lo, hi = day_bounds(day, schedule.tz)[0], day_bounds(chunk_end, schedule.tz)[1]
         busy = await uow.busy(ids, lo, hi, now)
         sub = Window(day, chunk_end, window.after, window.before, window.part_of_day)
         found += openings(schedule, service, resources, busy, now, sub, limit - len(found))
@@ -181,11 +181,6 @@ async def _next_open_day(uow: UnitOfWork, schedule: Schedule, service, resources
     window = Window(from_day, schedule.last_bookable_day(now))
     found = await _search(uow, schedule, service, resources, now, window, 1)
     return found[0] if found else None
-
-
-def _day_start(schedule: Schedule, day: date) -> datetime:
-    # midnight may not exist on some DST days (e.g. America/Santiago); a margin keeps the query safe
-    return datetime(day.year, day.month, day.day, tzinfo=schedule.tz) - timedelta(hours=3)
 
 
 async def _alternatives(uow: UnitOfWork, schedule: Schedule, service, resources, now: datetime,
@@ -419,13 +414,16 @@ async def _book_hold(uow: UnitOfWork, schedule: Schedule, ctx: ToolContext, call
     hold = await uow.hold_of_call(call_id)
     if hold is None or hold.hold_expires_at is None or hold.hold_expires_at <= now:
         last = hold or await uow.last_booking_of_call(call_id)
-        if last is not None and last.status == "booked":
+        if last is not None and last.status == "booked" and _same_name(last.customer_name, name):
             # the assistant asked again (new toolCallId) after it had booked: same appointment, not a second one
             appt = _appointment(last, schedule)
             return {"ok": True, "already_booked": True, **appt,
                     "say": f"You're already booked for {appt['say']}."}
         if last is not None and (last.status == "expired" or last.status == "held"):
             raise ToolError("hold_expired", "I'm sorry, the hold on that time ran out. Shall I check if it's still free?")
+        if last is not None and last.status == "booked":  # booking for someone else: that needs its own time
+            raise ToolError("no_active_hold", "I need to hold a time for that appointment first. Which time "
+                                              "would you like?")
         raise ToolError("no_active_hold", "I need to hold a time for you first. Which time would you like?")
     booked = await uow.book(hold.id, name, phone, notes, now)
     audit_id = await uow.audit(booked.id, "booked", call_id, ctx.tool_call_id, phone, hold.snapshot(),
@@ -457,6 +455,10 @@ async def _confirm(uow: UnitOfWork, schedule: Schedule, change: str, booking: Bo
                                  confirmation_body(change, schedule, booking))
     if sms_id is not None:
         await uow.enqueue("confirmations", "send_sms", [uow.tenant_id, sms_id])
+
+
+def _same_name(a: str | None, b: str) -> bool:
+    return " ".join((a or "").split()).casefold() == " ".join(b.split()).casefold()
 
 
 def _article(word: str) -> str:

@@ -10,10 +10,11 @@ silently; an ambiguous one (repeated by a fall-back change) means its first occu
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from .model import UTC, InvalidArguments, ToolError
+from .working_time import instant, wall_exists
 
 _WEEKDAY_NAMES = {
     "monday": 0, "mon": 0, "tuesday": 1, "tue": 1, "tues": 1, "wednesday": 2, "wed": 2,
@@ -46,16 +47,6 @@ def parse_day(value: object, today: date, field: str = "date") -> date:
         ) from None
 
 
-def local_datetime(day: date, wall: time, tz: ZoneInfo) -> datetime | None:
-    """The aware datetime of a local wall time on a day, or None when that wall time does not exist."""
-    naive = datetime.combine(day, wall)
-    aware = naive.replace(tzinfo=tz, fold=0)
-    round_trip = aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
-    if round_trip != naive:
-        return None
-    return aware
-
-
 def parse_moment(value: object, tz: ZoneInfo, field: str) -> datetime:
     """An aware datetime from a local 'YYYY-MM-DDTHH:MM' (tenant zone) or an ISO string with offset."""
     if not isinstance(value, str):
@@ -80,14 +71,13 @@ def parse_moment(value: object, tz: ZoneInfo, field: str) -> datetime:
         raise InvalidArguments(
             f"The {field} needs a time of day too, like 2026-03-12T14:30."
         )
-    aware = local_datetime(parsed.date(), parsed.time(), tz)
-    if aware is None:
+    if not wall_exists(parsed.date(), parsed.time(), tz):
         raise ToolError(
             "nonexistent_time",
             f"{parsed.strftime('%H:%M')} doesn't exist on that day because the clocks change. "
             "Please pick another time.",
         )
-    return aware.astimezone(UTC)
+    return instant(parsed.date(), parsed.time(), tz)
 
 
 def _clip(value: object, limit: int = 40) -> str:

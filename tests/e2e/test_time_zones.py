@@ -50,9 +50,10 @@ async def test_new_york_opens_at_nine_local_on_both_sides_of_fall_back(make_tena
     assert await _first(vapi, "2026-10-31") == ["2026-10-31T09:00:00-04:00"]
     assert await _first(vapi, "2026-11-01") == ["2026-11-01T09:00:00-05:00"]
     night = await _first(vapi, "2026-11-01", "Night Nurse", limit=10)
-    assert len(night) == len(set(night))  # 01:xx happens twice that night; each start is offered once
+    assert len(night) == len(set(night))  # 01:xx happens twice that night: both, each once, in time order
     assert night[:6] == ["2026-11-01T00:00:00-04:00", "2026-11-01T00:15:00-04:00", "2026-11-01T00:30:00-04:00",
                          "2026-11-01T00:45:00-04:00", "2026-11-01T01:00:00-04:00", "2026-11-01T01:15:00-04:00"]
+    assert night[8:] == ["2026-11-01T01:00:00-05:00", "2026-11-01T01:15:00-05:00"]
 
 
 async def test_london_clinic_follows_british_summer_time(make_tenant, caller_for, clock):

@@ -46,13 +46,30 @@ def test_nine_oclock_is_nine_oclock_local_on_both_sides_of_each_us_clock_change(
     assert [t.utcoffset() for t in fall] == [timedelta(hours=-4), timedelta(hours=-5)]
 
 
-def test_a_nonexistent_spring_forward_time_is_never_offered_and_fall_back_has_no_duplicates():
+def test_a_skipped_wall_time_is_never_offered_and_both_occurrences_of_a_repeated_hour_are():
     night = schedule(hours={6: ((time(1, 0), time(4, 0)),)})
     spring = starts(night, datetime(2026, 3, 5, tzinfo=UTC), date(2026, 3, 8))
     assert all(t.hour != 2 for t in spring)
     assert "01:45" in [t.strftime("%H:%M") for t in spring]
-    fall = starts(night, datetime(2026, 10, 28, tzinfo=UTC), date(2026, 11, 1))
-    assert len(fall) == len(set(fall))
+    # 01:00 EST to 04:00 EDT is two absolute hours: the last 30-minute start is 03:30
+    assert (spring[0].astimezone(UTC), spring[-1].astimezone(UTC)) == (
+        datetime(2026, 3, 8, 6, 0, tzinfo=UTC), datetime(2026, 3, 8, 7, 30, tzinfo=UTC))
+    fall = [t.astimezone(UTC) for t in starts(night, datetime(2026, 10, 28, tzinfo=UTC), date(2026, 11, 1))]
+    # 01:00 EDT to 04:00 EST is four absolute hours: 01:xx EDT, 01:xx EST again, then 02:00-03:30 EST
+    assert len(fall) == 15 and len(set(fall)) == 15
+    assert all(b - a == timedelta(minutes=15) for a, b in zip(fall, fall[1:]))
+    assert (fall[0], fall[-1]) == (datetime(2026, 11, 1, 5, 0, tzinfo=UTC), datetime(2026, 11, 1, 8, 30, tzinfo=UTC))
+
+
+def test_an_opening_lasts_the_service_length_in_absolute_time_across_fall_back():
+    london = schedule("Europe/London", hours={6: ((time(0, 30), time(3, 30)),)})
+    twenty = Service(2, "Quick look", 20)
+    found = openings(london, twenty, london.resources, {}, datetime(2027, 10, 28, tzinfo=UTC),
+                     Window(date(2027, 10, 31), date(2027, 10, 31)), 50)
+    assert found and all(o.end - o.start == timedelta(minutes=20) for o in found)
+    quarter_to_two = [o for o in found if o.start.astimezone(london.tz).strftime("%H:%M") == "01:45"]
+    assert [o.end.astimezone(london.tz).isoformat() for o in quarter_to_two] == [
+        "2027-10-31T01:05:00+00:00", "2027-10-31T02:05:00+00:00"]
 
 
 def test_london_and_kolkata():

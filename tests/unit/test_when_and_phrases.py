@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from domain.model import InvalidArguments, ToolError
 from domain.phrases import ordinal, say_clock, say_day, say_openings, say_time
-from domain.when import local_datetime, parse_day, parse_moment
+from domain.when import parse_day, parse_moment
+from domain.working_time import instant, wall_exists
 
 NY = ZoneInfo("America/New_York")
 TUESDAY = date(2026, 3, 10)
@@ -49,13 +50,25 @@ def test_a_wall_time_skipped_by_spring_forward_is_reported_not_shifted():
     with pytest.raises(ToolError) as e:
         parse_moment("2026-03-08T02:30", NY, "start")
     assert e.value.code == "nonexistent_time" and "clocks change" in e.value.say
-    assert local_datetime(date(2026, 3, 8), time(2, 30), NY) is None
-    assert local_datetime(date(2026, 3, 8), time(3, 0), NY).utcoffset().total_seconds() == -4 * 3600
+    assert not wall_exists(date(2026, 3, 8), time(2, 30), NY)
+    assert wall_exists(date(2026, 3, 8), time(3, 0), NY)
+    # as an opening or closing time it moves to the first instant after the gap: 03:00 EDT = 07:00 UTC
+    assert instant(date(2026, 3, 8), time(2, 30), NY) == datetime(2026, 3, 8, 7, 0, tzinfo=timezone.utc)
 
 
 def test_a_wall_time_repeated_by_fall_back_means_its_first_occurrence():
-    first = local_datetime(date(2026, 11, 1), time(1, 30), NY)
-    assert first.astimezone(timezone.utc) == datetime(2026, 11, 1, 5, 30, tzinfo=timezone.utc)  # still EDT
+    first = instant(date(2026, 11, 1), time(1, 30), NY)
+    assert first == datetime(2026, 11, 1, 5, 30, tzinfo=timezone.utc)  # still EDT
+    assert parse_moment("2026-11-01T01:30", NY, "start") == first
+    assert parse_moment("2026-11-01T01:30-05:00", NY, "start") == first + timedelta(hours=1)
+
+
+def test_the_two_occurrences_of_a_repeated_wall_time_are_said_differently():
+    first = datetime(2026, 11, 1, 5, 30, tzinfo=timezone.utc)
+    second = first + timedelta(hours=1)
+    assert say_time(first, NY) == "Sunday November 1st at 1:30 at night, before the clocks go back"
+    assert say_time(second, NY) == "Sunday November 1st at 1:30 at night, after the clocks go back"
+    assert say_time(first + timedelta(hours=3), NY) == "Sunday November 1st at 3:30 at night"
 
 
 @pytest.mark.parametrize("n, word", [(1, "1st"), (2, "2nd"), (3, "3rd"), (4, "4th"), (11, "11th"), (12, "12th"),
