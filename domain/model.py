@@ -62,6 +62,8 @@ class Schedule:
     closures: tuple[Closure, ...] = ()
     version: int = 0
     otp: OtpPolicy = OtpPolicy()
+    #: the clinic's own number (E.164), which texts give patients to call to cancel or change
+    phone: str | None = None
 
     def service_named(self, name: str | None) -> Service:
         if name is None:

@@ -11,6 +11,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from .model import Booking, Schedule, SmsJob, TenantSms
+from .phones import written
 
 #: a text claimed this long ago whose sender never reported back is taken as lost and sent again; longer
 #: than a send job's time limit (30 s), so a live sender has always finished or been stopped by then
@@ -47,13 +48,17 @@ def sms_time(dt: datetime, tz: ZoneInfo) -> str:
 
 
 def confirmation_body(change: str, schedule: Schedule, booking: Booking) -> str:
+    """The text for a booking change. It never promises a reply keyword: nothing receives replies yet, so it
+    says how to cancel or change instead (the clinic's number from the tenant file)."""
     resource = schedule.resource(booking.resource_id)
     who = f" with {resource.name}" if resource else ""
     when = sms_time(booking.starts_at, schedule.tz)
+    call = (f"call {written(schedule.phone, schedule.country)}" if schedule.phone
+            else f"call {schedule.name}")
     if change == "booked":
-        return f"{schedule.name}: you're booked for {when}{who}. Reply C to cancel."
+        return f"{schedule.name}: you're booked for {when}{who}. To cancel or change it, {call}."
     if change == "rescheduled":
-        return f"{schedule.name}: your appointment is moved to {when}{who}. Reply C to cancel."
+        return f"{schedule.name}: your appointment is moved to {when}{who}. To cancel or change it, {call}."
     return f"{schedule.name}: your appointment on {when}{who} is cancelled."
 
 

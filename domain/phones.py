@@ -23,3 +23,11 @@ def to_e164(raw: str, region: str) -> str:
 def say_ending(e164: str) -> str:
     """'the number ending in 4 3 2 1': how a number is read back without saying all of it."""
     return "the number ending in " + " ".join(e164[-4:])
+
+
+def written(e164: str, region: str) -> str:
+    """How a number is written in a text: national format at home ('(555) 701-0100'), else international."""
+    parsed = phonenumbers.parse(e164, region)
+    if phonenumbers.region_code_for_number(parsed) == region:
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

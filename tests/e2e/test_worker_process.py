@@ -52,7 +52,8 @@ async def test_a_booking_over_http_is_texted_by_a_real_worker_process_through_tw
         log.close()
     bodies = [m["Body"] for m in fake_twilio.delivered]
     assert bodies == [
-        "Bright Smile Dental: you're booked for Wed Mar 4 at 10 AM with Dr Lee. Reply C to cancel.",
+        ("Bright Smile Dental: you're booked for Wed Mar 4 at 10 AM with Dr Lee. "
+         "To cancel or change it, call Bright Smile Dental."),
         "Bright Smile Dental: your appointment on Wed Mar 4 at 10 AM with Dr Lee is cancelled.",
     ]
     assert {m["To"] for m in fake_twilio.delivered} == {"+15555550123"}

@@ -74,7 +74,8 @@ async def test_a_booking_texts_exactly_once_even_when_its_job_runs_twice(make_te
     assert booked["confirmation"] == "queued" and "texting a confirmation" in booked["say"]
     [(sms_id, kind, to, body, status, _, _)] = _sms_rows(db, tenant.id)
     assert (kind, to, status) == ("confirmation", "+15555550123", "pending")
-    assert body == "Bright Smile Dental: you're booked for Wed Mar 4 at 10 AM with Dr Lee. Reply C to cancel."
+    assert body == ("Bright Smile Dental: you're booked for Wed Mar 4 at 10 AM with Dr Lee. "
+                    "To cancel or change it, call Bright Smile Dental.")
     outbox = db.execute("SELECT queue, actor, args FROM outbox WHERE tenant_id = %s AND actor = 'send_sms'",
                         (tenant.id,)).fetchall()
     assert outbox == [("confirmations", "send_sms", [tenant.id, sms_id])]
@@ -110,8 +111,10 @@ async def test_reschedule_and_cancel_each_text_once_with_the_clinic_name_and_loc
     await vapi.tool("cancel_appointment", {"appointment_id": booked["appointment_id"]}, call_id="c3")
     bodies = [r[3] for r in _sms_rows(db, tenant.id)]
     assert bodies == [
-        "Bright Smile Dental: you're booked for Wed Mar 4 at 10 AM with Dr Lee. Reply C to cancel.",
-        "Bright Smile Dental: your appointment is moved to Thu Mar 5 at 2:30 PM with Dr Lee. Reply C to cancel.",
+        ("Bright Smile Dental: you're booked for Wed Mar 4 at 10 AM with Dr Lee. "
+         "To cancel or change it, call Bright Smile Dental."),
+        ("Bright Smile Dental: your appointment is moved to Thu Mar 5 at 2:30 PM with Dr Lee. "
+         "To cancel or change it, call Bright Smile Dental."),
         "Bright Smile Dental: your appointment on Thu Mar 5 at 2:30 PM with Dr Lee is cancelled.",
     ]
     # a replayed tool call adds no text
