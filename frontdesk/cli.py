@@ -156,7 +156,8 @@ def _need_redis(settings: Settings) -> None:
 
 def worker_argv(settings: Settings, processes: int | None, threads: int | None,
                 queues: list[str] | None) -> list[str]:
-    argv = ["workers.main", "--processes", str(processes or settings.worker_processes),
+    # `module:callable`: Dramatiq calls workers.main.setup() in each worker process, after the import
+    argv = ["workers.main:setup", "--processes", str(processes or settings.worker_processes),
             "--threads", str(threads or settings.worker_threads), "--skip-logging",
             "--worker-shutdown-timeout", "30000"]
     if queues:
