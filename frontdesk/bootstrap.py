@@ -5,6 +5,7 @@ import time."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
@@ -12,6 +13,9 @@ from alembic.config import Config
 import migrations
 from domain.store import SqlStore, make_engine
 from frontdesk.settings import Settings, sqlalchemy_url
+
+if TYPE_CHECKING:
+    from dramatiq.brokers.redis import RedisBroker
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
@@ -33,7 +37,7 @@ def build_store(settings: Settings) -> SqlStore:
     return SqlStore(engine, settings.secret_key)
 
 
-def build_broker(settings: Settings, *, publisher: bool = False):
+def build_broker(settings: Settings, *, publisher: bool = False) -> RedisBroker:
     """The Dramatiq broker on REDIS_URL, in QUEUE_NAMESPACE: a worker's, or (`publisher=True`) one that
     only enqueues and fails fast (web and clock processes)."""
     from workers.broker import build_broker as redis_broker
