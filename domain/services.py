@@ -14,6 +14,7 @@ from typing import Any
 
 from . import commands as c
 from .availability import PARTS_OF_DAY, Window, bookable_reason, nearest, openings
+from .jobs import EXPIRE_HOLD, SEND_CODE, SEND_SMS
 from .model import Booking, InvalidArguments, Opening, Schedule, ToolContext, ToolError, speak_list
 from .notify import confirmation_body
 from .otp import code_matches, normalize_code
@@ -246,7 +247,7 @@ async def _reserve(cmd: c.ReserveSlot, uow: UnitOfWork, ctx: ToolContext) -> dic
                                   call_id, expires, now)
         if hold is not None:
             await uow.audit(hold.id, "held", call_id, ctx.tool_call_id, None, None, hold.snapshot())
-            await uow.enqueue("holds", "expire_hold", [uow.tenant_id, hold.id], eta=expires)
+            await uow.enqueue(EXPIRE_HOLD.queue, EXPIRE_HOLD.actor, [uow.tenant_id, hold.id], eta=expires)
             when = say_opening(start, schedule.tz, resource.name)
             return {
                 "ok": True, "hold_id": str(hold.id), "_hold": hold, "start": _iso(start, schedule), "end": _iso(end, schedule),
@@ -304,7 +305,7 @@ async def _start_challenge(uow: UnitOfWork, schedule: Schedule, ctx: ToolContext
     sms_id = await uow.queue_sms("otp", f"otp:{challenge_id}", phone, None)
     assert sms_id is not None
     await uow.link_challenge_sms(challenge_id, sms_id)
-    await uow.enqueue("otp", "send_code", [uow.tenant_id, challenge_id, sms_id])
+    await uow.enqueue(SEND_CODE.queue, SEND_CODE.actor, [uow.tenant_id, challenge_id, sms_id])
     return {"ok": True, "code_sent_to": f"ending in {phone[-4:]}",
             "say": f"I've texted a 6-digit code to {say_ending(phone)}. Please read it to me when it arrives."}
 
@@ -379,7 +380,7 @@ async def send_confirmation(cmd: c.SendConfirmation, uow: UnitOfWork, ctx: ToolC
     sms_id = await uow.queue_sms("confirmation", f"{prefix}{sent + 1}", appt.phone or phone,
                                  confirmation_body("booked", schedule, appt))
     if sms_id is not None:
-        await uow.enqueue("confirmations", "send_sms", [uow.tenant_id, sms_id])
+        await uow.enqueue(SEND_SMS.queue, SEND_SMS.actor, [uow.tenant_id, sms_id])
     info = _appointment(appt, schedule)
     return {"ok": True, **info, "confirmation": "queued",
             "say": f"I'm texting the confirmation for {info['say']} to {say_ending(appt.phone or phone)}."}
@@ -454,7 +455,7 @@ async def _confirm(uow: UnitOfWork, schedule: Schedule, change: str, booking: Bo
     sms_id = await uow.queue_sms("confirmation", f"confirmation:{audit_id}", booking.phone,
                                  confirmation_body(change, schedule, booking))
     if sms_id is not None:
-        await uow.enqueue("confirmations", "send_sms", [uow.tenant_id, sms_id])
+        await uow.enqueue(SEND_SMS.queue, SEND_SMS.actor, [uow.tenant_id, sms_id])
 
 
 def _same_name(a: str | None, b: str) -> bool:

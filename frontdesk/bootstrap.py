@@ -1,9 +1,11 @@
-"""The composition root: settings in, engine / store / migrations out. Both the web and (later) the worker
-processes call these; nothing here runs at import time."""
+"""The composition root: settings in; engine and store, broker and publisher, SMS sender, migrations out.
+The web, worker and clock processes all build their resources here, and only here; nothing here runs at
+import time."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
@@ -11,6 +13,9 @@ from alembic.config import Config
 import migrations
 from domain.store import SqlStore, make_engine
 from frontdesk.settings import Settings, sqlalchemy_url
+
+if TYPE_CHECKING:
+    from dramatiq.brokers.redis import RedisBroker
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
@@ -32,6 +37,14 @@ def build_store(settings: Settings) -> SqlStore:
     return SqlStore(engine, settings.secret_key)
 
 
+def build_broker(settings: Settings, *, publisher: bool = False) -> RedisBroker:
+    """The Dramatiq broker on REDIS_URL, in QUEUE_NAMESPACE: a worker's, or (`publisher=True`) one that
+    only enqueues and fails fast (web and clock processes)."""
+    from workers.broker import build_broker as redis_broker
+
+    return redis_broker(settings.redis_url, publisher=publisher, namespace=settings.queue_namespace)
+
+
 def build_sms_sender(settings: Settings):
     """The SMS port's implementation chosen by SMS_BACKEND: `console` (dev default) or `twilio`."""
     from workers.sms import ConsoleSms, TwilioSms
@@ -51,9 +64,7 @@ def build_sms_sender(settings: Settings):
 def build_publisher(settings: Settings, store: SqlStore, clock):
     """The after-commit publisher, or None when REDIS_URL is unset (jobs then wait in the outbox)."""
     from frontdesk.outbox import Publisher
-    from workers.broker import build_broker
 
     if not settings.redis_url:
         return None
-    return Publisher(build_broker(settings.redis_url, publisher=True, namespace=settings.queue_namespace),
-                     store, clock)
+    return Publisher(build_broker(settings, publisher=True), store, clock)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import structlog
 
+from domain.jobs import QUEUES
 from domain.tenant_config import TenantConfigError, load_tenant_file
 from frontdesk import bootstrap, logs
 from frontdesk.settings import DEV_SECRET_KEY, Settings
@@ -37,10 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     tenant_sub = tenant.add_subparsers(dest="tenant_command", required=True)
     apply = tenant_sub.add_parser("apply", help="create or update a tenant from a TOML file")
     apply.add_argument("file", type=Path)
-    worker = sub.add_parser("worker", help="run the Dramatiq workers (OTP, confirmations, holds, Vapi sync)")
+    worker = sub.add_parser("worker", help=f"run the Dramatiq workers (queues: {', '.join(QUEUES)})")
     worker.add_argument("--processes", type=int, default=None, help="default: $WORKER_PROCESSES, else 2")
     worker.add_argument("--threads", type=int, default=None, help="default: $WORKER_THREADS, else 4")
-    worker.add_argument("--queues", nargs="*", default=None, help="only these queues (default: all)")
+    worker.add_argument("--queues", nargs="*", default=None, choices=QUEUES, metavar="QUEUE",
+                        help=f"only these queues, of {', '.join(QUEUES)} (default: all)")
     clock = sub.add_parser("clock", help="run the periodic work: outbox relay, hold sweeper (one instance)")
     clock.add_argument("--relay-every", type=float, default=10.0, help="seconds between outbox relays")
     clock.add_argument("--sweep-every", type=float, default=60.0, help="seconds between hold sweeps")
@@ -154,7 +156,8 @@ def _need_redis(settings: Settings) -> None:
 
 def worker_argv(settings: Settings, processes: int | None, threads: int | None,
                 queues: list[str] | None) -> list[str]:
-    argv = ["workers.main", "--processes", str(processes or settings.worker_processes),
+    # `module:callable`: Dramatiq calls workers.main.setup() in each worker process, after the import
+    argv = ["workers.main:setup", "--processes", str(processes or settings.worker_processes),
             "--threads", str(threads or settings.worker_threads), "--skip-logging",
             "--worker-shutdown-timeout", "30000"]
     if queues:

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 import dramatiq
 import structlog
 
+from domain.jobs import SWEEP_EXPIRED_HOLDS
 from frontdesk import bootstrap
 from frontdesk.settings import Settings
 
@@ -55,8 +56,8 @@ async def run_clock(settings: Settings, relay_every: float, sweep_every: float,
                     log.warning("relay_failed", error=type(e).__name__)
             if now >= next_sweep:
                 next_sweep = now + sweep_every
-                message = dramatiq.Message(queue_name="holds", actor_name="sweep_expired_holds", args=(),
-                                           kwargs={}, options={})
+                message = dramatiq.Message(queue_name=SWEEP_EXPIRED_HOLDS.queue,
+                                           actor_name=SWEEP_EXPIRED_HOLDS.actor, args=(), kwargs={}, options={})
                 ok = await asyncio.to_thread(_try_enqueue, publisher.broker, message)
                 if not ok:
                     log.warning("sweep_enqueue_failed")

@@ -1,4 +1,9 @@
-"""create_app(settings): the web application and the resources it owns, built per app, never at import."""
+"""create_app(settings): the web application and the resources it owns, built per app, never at import.
+
+Each resource is built by frontdesk.bootstrap (the one composition root) in its own cleanup context,
+stored under its typed key (keys.py), and closed in reverse order on clean-up: the publisher drains
+before the database engine it marks rows through is disposed of.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,10 @@ from datetime import datetime, timezone
 import structlog
 from aiohttp import web
 
-from domain.store import SqlStore, make_engine
+from domain.store import SqlStore
 from frontdesk import bootstrap
 from frontdesk.outbox import Publisher
-from frontdesk.settings import Settings, sqlalchemy_url
+from frontdesk.settings import Settings
 
 from .keys import CLOCK, PUBLISHER, SETTINGS, STORE
 from .middlewares import access_log
@@ -29,34 +34,44 @@ def utc_now() -> datetime:
 
 def create_app(settings: Settings, *, store: SqlStore | None = None, publisher: Publisher | None = None,
                clock: Callable[[], datetime] = utc_now) -> web.Application:
-    """The webhook app. Pass `store` (and `publisher`) to share them (tests, benchmarks); otherwise they
-    are built from settings on start-up and disposed of on clean-up. Without a publisher (no REDIS_URL),
-    jobs wait in the outbox for the clock's relay."""
+    """The webhook app. Its store and publisher are built from `settings` on start-up and closed on
+    clean-up; pass `store` or `publisher` to share your own instead (tests, benchmarks), which the app
+    then leaves open. Without a publisher (no REDIS_URL), jobs wait in the outbox for the clock's relay."""
     app = web.Application(middlewares=[access_log], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[CLOCK] = clock
-    if store is not None:
-        app[STORE] = store
-        if publisher is not None:
-            app[PUBLISHER] = publisher
+    if store is None:
+        app.cleanup_ctx.append(store_context)
     else:
-        app.cleanup_ctx.append(_store_context)
+        app[STORE] = store
+    if publisher is None:
+        app.cleanup_ctx.append(publisher_context)
+    else:
+        app[PUBLISHER] = publisher
     setup_routes(app)
     return app
 
 
-async def _store_context(app: web.Application) -> AsyncIterator[None]:
+async def store_context(app: web.Application) -> AsyncIterator[None]:
+    """The database engine and store; tenants' webhook secrets kept in the environment are re-read first."""
     settings = app[SETTINGS]
-    engine = make_engine(sqlalchemy_url(settings.database_url), settings.db_pool_size, settings.db_max_overflow)
-    store = SqlStore(engine, settings.secret_key)
-    changed = await store.refresh_env_secrets(settings.environ)
-    if changed:
-        log.info("tenant_secrets_refreshed_from_env", tenants=changed)
-    app[STORE] = store
-    publisher = bootstrap.build_publisher(settings, store, app[CLOCK])
-    if publisher is not None:
-        app[PUBLISHER] = publisher
+    store = bootstrap.build_store(settings)
+    try:
+        changed = await store.refresh_env_secrets(settings.environ)
+        if changed:
+            log.info("tenant_secrets_refreshed_from_env", tenants=changed)
+        app[STORE] = store
+        yield
+    finally:
+        await store.engine.dispose()
+
+
+async def publisher_context(app: web.Application) -> AsyncIterator[None]:
+    """The after-commit publisher, when REDIS_URL is set; on clean-up, publishes in flight finish first."""
+    publisher = bootstrap.build_publisher(app[SETTINGS], app[STORE], app[CLOCK])
+    if publisher is None:
+        yield
+        return
+    app[PUBLISHER] = publisher
     yield
-    if publisher is not None:
-        await publisher.drain()
-    await engine.dispose()
+    await publisher.drain()

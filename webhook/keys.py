@@ -1,4 +1,4 @@
-"""Typed application keys for the resources create_app wires in."""
+"""Typed application keys for the resources create_app wires in (built by frontdesk.bootstrap)."""
 
 from collections.abc import Callable
 from datetime import datetime
@@ -10,6 +10,8 @@ from frontdesk.outbox import Publisher
 from frontdesk.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
+#: the database engine and the store over it
 STORE = web.AppKey("store", SqlStore)
 CLOCK = web.AppKey("clock", Callable[[], datetime])
+#: absent without REDIS_URL: jobs then wait in the outbox for the clock's relay
 PUBLISHER = web.AppKey("publisher", Publisher)

@@ -1,4 +1,3 @@
-"""Dramatiq workers (OTP, confirmations, hold expiry, Vapi sync) arrive with the asynchronous pipeline.
-
-They will import domain/ and frontdesk.bootstrap, never webhook/.
+"""Dramatiq workers: one module per queue of domain/jobs.py (otp, confirmations, holds), the broker, and
+the SMS adapters. They import domain/ and frontdesk.bootstrap, never webhook/.
 """

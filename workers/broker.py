@@ -1,7 +1,7 @@
 """The Dramatiq broker: Redis, with retries, time limits, age limits and a kept dead-letter queue.
 
-One queue per concern (QUEUES) so the latency-sensitive OTP queue can get its own worker group:
-`frontdesk worker --queues otp`.
+It declares exactly the queues of domain/jobs.py (one per concern, so the latency-sensitive OTP queue can
+get its own worker group: `frontdesk worker --queues otp`), and a queue no job runs on is never declared.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dramatiq.middleware import AsyncIO
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-QUEUES = ("otp", "confirmations", "holds", "vapi_sync")
+from domain.jobs import QUEUES
 
 #: a worker silent for this long is presumed dead and its unacknowledged jobs are redelivered
 HEARTBEAT_TIMEOUT_MS = 15_000

@@ -5,11 +5,11 @@ from __future__ import annotations
 import dramatiq
 import structlog
 
+from domain.jobs import SEND_SMS
 from domain.notify import deliver_sms
 
 from .runtime import current
 
-QUEUE = "confirmations"
 log = structlog.get_logger("frontdesk.worker")
 
 
@@ -21,7 +21,7 @@ async def send_sms(tenant_id: int, sms_id: int) -> None:
 
 
 def register(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor]:
-    return {"send_sms": dramatiq.actor(
-        send_sms, broker=broker, queue_name=QUEUE, actor_name="send_sms",
+    return {SEND_SMS.actor: dramatiq.actor(
+        send_sms, broker=broker, queue_name=SEND_SMS.queue, actor_name=SEND_SMS.actor,
         max_retries=12, min_backoff=2_000, max_backoff=300_000, time_limit=30_000,
         max_age=2 * 86_400_000)}

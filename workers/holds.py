@@ -5,9 +5,10 @@ from __future__ import annotations
 import dramatiq
 import structlog
 
+from domain.jobs import EXPIRE_HOLD, SWEEP_EXPIRED_HOLDS
+
 from .runtime import current
 
-QUEUE = "holds"
 log = structlog.get_logger("frontdesk.worker")
 
 
@@ -37,9 +38,10 @@ async def _sweep_job() -> None:
 
 def register(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor]:
     # the jobs return nothing (Dramatiq has no result backend here); the functions above return counts
-    options = dict(broker=broker, queue_name=QUEUE, max_retries=5, min_backoff=1_000, max_backoff=30_000,
-                   time_limit=30_000)
+    policy = dict(broker=broker, max_retries=5, min_backoff=1_000, max_backoff=30_000, time_limit=30_000)
     return {
-        "expire_hold": dramatiq.actor(_expire_hold_job, actor_name="expire_hold", **options),
-        "sweep_expired_holds": dramatiq.actor(_sweep_job, actor_name="sweep_expired_holds", **options),
+        EXPIRE_HOLD.actor: dramatiq.actor(_expire_hold_job, queue_name=EXPIRE_HOLD.queue,
+                                          actor_name=EXPIRE_HOLD.actor, **policy),
+        SWEEP_EXPIRED_HOLDS.actor: dramatiq.actor(_sweep_job, queue_name=SWEEP_EXPIRED_HOLDS.queue,
+                                                  actor_name=SWEEP_EXPIRED_HOLDS.actor, **policy),
     }

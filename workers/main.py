@@ -1,27 +1,43 @@
-"""What `frontdesk worker` runs in each worker process (through Dramatiq's CLI): the broker from settings,
-the actors of every queue, and the per-process resources middleware."""
+"""What `frontdesk worker` runs in each worker process. Dramatiq's CLI is given `workers.main:setup`
+(the `module:callable` form): it imports this module, which does nothing, then calls `setup()` once per
+worker process, which reads the settings, configures logging and builds the broker with every actor.
+
+`build(settings)` is the same broker without the global state, for tests and tools.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+
+from dramatiq.brokers.redis import RedisBroker
 
 from frontdesk import bootstrap, logs
 from frontdesk.settings import Settings
 
 from . import confirmations, holds, otp
-from .broker import build_broker, set_broker
+from .broker import set_broker
 from .runtime import Resources, WorkerResources
 
-
-def setup(settings: Settings) -> dict:
-    broker = build_broker(settings.redis_url, namespace=settings.queue_namespace)
-    broker.add_middleware(WorkerResources(lambda: Resources(bootstrap.build_store(settings),
-                                                            bootstrap.build_sms_sender(settings))))
-    set_broker(broker)
-    actors = {}
-    for module in (confirmations, holds, otp):
-        actors.update(module.register(broker))
-    return actors
+#: the modules whose actors a worker runs: one per queue of domain/jobs.py
+QUEUE_MODULES = (otp, confirmations, holds)
 
 
-_settings = Settings.from_env()
-logs.configure(_settings.log_format)
-ACTORS = setup(_settings)
+def build(settings: Settings, resources: Callable[[], Resources] | None = None) -> RedisBroker:
+    """The workers' broker: every actor registered, and the per-process resources (store, SMS sender)
+    built from `settings` when the worker boots, or by `resources` if given."""
+    def from_settings() -> Resources:
+        return Resources(bootstrap.build_store(settings), bootstrap.build_sms_sender(settings))
+
+    broker = bootstrap.build_broker(settings)
+    broker.add_middleware(WorkerResources(resources or from_settings))
+    for module in QUEUE_MODULES:
+        module.register(broker)
+    return broker
+
+
+def setup() -> None:
+    """Called by Dramatiq's CLI in each worker process: settings from the environment, logging, and the
+    broker installed as Dramatiq's global one (which the CLI then runs)."""
+    settings = Settings.from_env()
+    logs.configure(settings.log_format)
+    set_broker(build(settings))

@@ -10,13 +10,13 @@ from __future__ import annotations
 import dramatiq
 import structlog
 
+from domain.jobs import SEND_CODE
 from domain.model import SmsJob
 from domain.notify import deliver_sms
 from domain.otp import hash_code, new_code, new_salt
 
 from .runtime import current
 
-QUEUE = "otp"
 #: matches the default code validity: an older job is dropped by Dramatiq before it runs
 MAX_AGE_MS = 300_000
 log = structlog.get_logger("frontdesk.worker")
@@ -25,6 +25,8 @@ _SETTLED = {"sent": "sent", "failed": "failed", "opted_out": "failed", "expired"
 
 
 async def send_code(tenant_id: int, challenge_id: int, sms_id: int) -> None:
+    """Text a fresh code for challenge `challenge_id` unless it was verified, replaced or is too old; a job
+    delivered twice texts once."""
     r = current()
     now = r.clock()
 
@@ -43,6 +45,6 @@ async def send_code(tenant_id: int, challenge_id: int, sms_id: int) -> None:
 
 
 def register(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor]:
-    return {"send_code": dramatiq.actor(
-        send_code, broker=broker, queue_name=QUEUE, actor_name="send_code", max_retries=6, min_backoff=500,
-        max_backoff=10_000, time_limit=20_000, max_age=MAX_AGE_MS)}
+    return {SEND_CODE.actor: dramatiq.actor(
+        send_code, broker=broker, queue_name=SEND_CODE.queue, actor_name=SEND_CODE.actor, max_retries=6,
+        min_backoff=500, max_backoff=10_000, time_limit=20_000, max_age=MAX_AGE_MS)}

@@ -64,3 +64,45 @@ async def _one_logged_request(make_tenant, caller_for, capsys) -> None:
     assert isinstance(line["duration_ms"], float)
     for secret_or_pii in (tenant.secret, "5555550123", "2125550188", "Dana Whitfield"):
         assert secret_or_pii not in out
+
+
+async def test_an_app_given_only_settings_builds_its_store_and_publisher_which_publish_to_redis(
+        aiohttp_client, make_tenant, clock, database_url, redis_url, queue_namespace):
+    import redis
+
+    from domain.jobs import SEND_SMS
+    from tests.conftest import Caller
+    from tests.integration.test_pipeline import eventually
+    from webhook import create_app
+    from webhook.keys import PUBLISHER, STORE
+
+    tenant = await make_tenant()
+    settings = Settings.from_env({"DATABASE_URL": database_url, "REDIS_URL": redis_url,
+                                  "QUEUE_NAMESPACE": queue_namespace, "SECRET_KEY": TEST_SECRET_KEY})
+    app = create_app(settings, clock=clock)
+    client = await aiohttp_client(app)
+    queued = redis.Redis.from_url(redis_url)
+    try:
+        assert (await client.get("/readyz")).status == 200
+        assert app[PUBLISHER].store is app[STORE]
+        vapi = Caller(client, tenant)
+        await vapi.tool("reserve_slot", {"start": "2026-03-04T10:00"})
+        assert (await vapi.tool("book_appointment", {"name": "Dana Whitfield"}))["ok"]
+        await eventually(lambda: queued.llen(f"{queue_namespace}:{SEND_SMS.queue}") == 1,
+                         what="the confirmation job in Redis")
+    finally:
+        await client.close()
+        keys = list(queued.scan_iter(f"{queue_namespace}:*"))
+        if keys:
+            queued.delete(*keys)
+        queued.close()
+
+
+async def test_without_redis_url_the_app_has_no_publisher_and_jobs_wait_in_the_outbox(aiohttp_client, database_url):
+    from webhook import create_app
+    from webhook.keys import PUBLISHER
+
+    app = create_app(Settings.from_env({"DATABASE_URL": database_url, "SECRET_KEY": TEST_SECRET_KEY}))
+    client = await aiohttp_client(app)
+    assert (await client.get("/readyz")).status == 200
+    assert PUBLISHER not in app

@@ -14,9 +14,10 @@ from domain.store import SqlStore, make_engine
 from frontdesk.outbox import Publisher
 from frontdesk.settings import Settings, sqlalchemy_url
 from tests.conftest import TEST_SECRET_KEY, Caller
-from workers import confirmations, holds, otp
+import workers.main
+from workers import holds
 from workers.broker import build_broker
-from workers.runtime import Resources, WorkerResources, install
+from workers.runtime import Resources, install
 from workers.sms import RecordingSms, TwilioSms
 
 
@@ -38,11 +39,9 @@ class InProcessWorker:
     """A real Dramatiq worker on real Redis, in threads of this process, with its own database engine."""
 
     def __init__(self, redis_url: str, namespace: str, database_url: str, sms, clock) -> None:
-        self.broker = build_broker(redis_url, namespace=namespace)
-        self.broker.add_middleware(WorkerResources(lambda: Resources(
-            SqlStore(make_engine(sqlalchemy_url(database_url), 5, 0), TEST_SECRET_KEY), sms, clock)))
-        for module in (confirmations, holds, otp):
-            module.register(self.broker)
+        # the broker `frontdesk worker` runs, with this test's SMS sender and clock
+        self.broker = workers.main.build(Settings(redis_url=redis_url, queue_namespace=namespace), lambda: Resources(
+            SqlStore(make_engine(sqlalchemy_url(database_url), 5, 0), TEST_SECRET_KEY), sms, clock))
         self.worker = dramatiq.Worker(self.broker, worker_timeout=50, worker_threads=2)
 
     def __enter__(self):

@@ -34,6 +34,7 @@ def test_a_layer_imports_nothing_it_must_not(package):
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
-def test_the_model_uses_only_the_standard_library():
+@pytest.mark.parametrize("module", ["model.py", "jobs.py"])
+def test_the_model_and_the_job_registry_use_only_the_standard_library(module):
     allowed = {"__future__", "dataclasses", "datetime", "typing", "zoneinfo"}
-    assert _imports(ROOT / "domain" / "model.py") <= allowed
+    assert _imports(ROOT / "domain" / module) <= allowed
