@@ -9,8 +9,8 @@ from alembic import command
 from alembic.config import Config
 
 import migrations
-from domain.store import SqlStore, make_engine
 from frontdesk.settings import Settings, sqlalchemy_url
+from store import SqlStore, make_engine
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 

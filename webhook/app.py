@@ -8,10 +8,10 @@ from datetime import datetime, timezone
 import structlog
 from aiohttp import web
 
-from domain.store import SqlStore, make_engine
 from frontdesk import bootstrap
 from frontdesk.outbox import Publisher
 from frontdesk.settings import Settings, sqlalchemy_url
+from store import SqlStore, make_engine
 
 from .keys import CLOCK, PUBLISHER, SETTINGS, STORE
 from .middlewares import access_log
