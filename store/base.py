@@ -1,4 +1,7 @@
-"""What the per-concern mixins of SqlUnitOfWork and SqlStore rely on."""
+"""What the per-concern mixins of SqlUnitOfWork and SqlStore rely on.
+
+Rows are read by column name (`row.col`, `Model(**row._mapping)`), never by position, so a reordered
+SELECT list cannot silently swap two fields."""
 
 from __future__ import annotations
 
@@ -25,6 +28,16 @@ class UowBase:
     async def _first(self, stmt, **params: Any):
         assert self._conn is not None
         return (await self._conn.execute(stmt, {"t": self.tenant_id, **params})).first()
+
+    async def _scalar(self, stmt, **params: Any):
+        """The first column of the first row, or None when there is no row."""
+        assert self._conn is not None
+        return (await self._conn.execute(stmt, {"t": self.tenant_id, **params})).scalar()
+
+    async def _scalar_one(self, stmt, **params: Any):
+        """The single value of a statement that always returns exactly one row."""
+        assert self._conn is not None
+        return (await self._conn.execute(stmt, {"t": self.tenant_id, **params})).scalar_one()
 
 
 class StoreBase:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import Row, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, JSONB
 from sqlalchemy.exc import DBAPIError
 
@@ -35,8 +35,8 @@ def _day_key(day: date) -> int:
     return day.year * 10000 + day.month * 100 + day.day
 
 
-def _booking(row: Any) -> Booking:
-    return Booking(*row)
+def _booking(row: Row) -> Booking:
+    return Booking(**row._mapping)
 
 
 class BookingsUowMixin(UowBase):
@@ -52,7 +52,7 @@ class BookingsUowMixin(UowBase):
     async def busy(self, resource_ids: list[int], start: datetime, end: datetime, now: datetime) -> Busy:
         out: Busy = {}
         for r in await self._all(self._SQL_BUSY, rids=resource_ids, a=start, b=end, now=now):
-            out.setdefault(r[0], []).append((r[1], r[2]))
+            out.setdefault(r.resource_id, []).append((r.starts_at, r.ends_at))
         return out
 
     _SQL_INSERT_HOLD = text(
@@ -163,9 +163,8 @@ class BookingsUowMixin(UowBase):
 
     async def audit(self, booking_id: int, action: str, call_id: str | None, tool_call_id: str | None,
                     phone: str | None, before: dict | None, after: dict | None) -> int:
-        row = await self._first(self._SQL_AUDIT, i=booking_id, a=action, c=call_id, k=tool_call_id,
-                                p=("***" + phone[-4:]) if phone else None, before=before, after=after)
-        return row[0]
+        return await self._scalar_one(self._SQL_AUDIT, i=booking_id, a=action, c=call_id, k=tool_call_id,
+                                      p=("***" + phone[-4:]) if phone else None, before=before, after=after)
 
 
 class BookingsStoreMixin(StoreBase):
@@ -181,8 +180,10 @@ class BookingsStoreMixin(StoreBase):
         async with self.engine.begin() as conn:
             rows = (await conn.execute(self._SQL_EXPIRE_HOLDS, {"now": now, "t": tenant_id, "i": hold_id})).all()
             for r in rows:
-                b = Booking(*r[1:])
+                columns = dict(r._mapping)
+                tenant_id = columns.pop("tenant_id")
+                b = Booking(**columns)
                 await conn.execute(BookingsUowMixin._SQL_AUDIT, {
-                    "t": r[0], "i": b.id, "a": "expired", "c": b.call_id, "k": None, "p": None,
+                    "t": tenant_id, "i": b.id, "a": "expired", "c": b.call_id, "k": None, "p": None,
                     "before": {**b.snapshot(), "status": "held"}, "after": b.snapshot()})
         return len(rows)

@@ -19,8 +19,7 @@ class CallsUowMixin(UowBase):
     _SQL_STORED = text("SELECT result FROM tool_results WHERE tenant_id = :t AND tool_call_id = :k")
 
     async def stored_result(self, tool_call_id: str) -> str | None:
-        row = await self._first(self._SQL_STORED, k=tool_call_id)
-        return row[0] if row else None
+        return await self._scalar(self._SQL_STORED, k=tool_call_id)
 
     _SQL_CLAIM = text(
         "INSERT INTO tool_results (tenant_id, tool_call_id, call_id, name, result) VALUES (:t, :k, :c, :n, '') "
@@ -56,7 +55,7 @@ class CallsUowMixin(UowBase):
         "ON CONFLICT (tenant_id, call_id) DO UPDATE SET status = call_states.status RETURNING status")
 
     async def open_call(self, call_id: str) -> str:
-        return (await self._first(self._SQL_OPEN_CALL, c=call_id))[0]
+        return await self._scalar_one(self._SQL_OPEN_CALL, c=call_id)
 
     _SQL_END_CALL = text(
         "INSERT INTO call_states (tenant_id, call_id, status, ended_reason, ended_at) "
@@ -78,5 +77,4 @@ class CallsUowMixin(UowBase):
     _SQL_VERIFIED_PHONE = text("SELECT verified_phone FROM call_states WHERE tenant_id = :t AND call_id = :c")
 
     async def verified_phone(self, call_id: str) -> str | None:
-        row = await self._first(self._SQL_VERIFIED_PHONE, c=call_id)
-        return row[0] if row else None
+        return await self._scalar(self._SQL_VERIFIED_PHONE, c=call_id)

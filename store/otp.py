@@ -23,18 +23,18 @@ class OtpUowMixin(UowBase):
         await self._first(self._SQL_OTP_LOCK, key=f"otp:{self.tenant_id}:{phone}")
 
     _SQL_OTP_RECENT = text(
-        "SELECT count(*), max(created_at) FROM otp_challenges "
+        "SELECT count(*) AS sends, max(created_at) AS last_created FROM otp_challenges "
         "WHERE tenant_id = :t AND phone = :p AND created_at > :since")
 
     async def otp_recent(self, phone: str, since: datetime) -> tuple[int, datetime | None]:
         row = await self._first(self._SQL_OTP_RECENT, p=phone, since=since)
-        return row[0], row[1]
+        return row.sends, row.last_created
 
     _SQL_OTP_CREATE = text(
         "INSERT INTO otp_challenges (tenant_id, call_id, phone, created_at) VALUES (:t, :c, :p, :now) RETURNING id")
 
     async def create_challenge(self, call_id: str, phone: str, now: datetime) -> int:
-        return (await self._first(self._SQL_OTP_CREATE, c=call_id, p=phone, now=now))[0]
+        return await self._scalar_one(self._SQL_OTP_CREATE, c=call_id, p=phone, now=now)
 
     _SQL_OTP_LINK = text("UPDATE otp_challenges SET sms_id = :s WHERE tenant_id = :t AND id = :i RETURNING 1")
 
@@ -47,7 +47,7 @@ class OtpUowMixin(UowBase):
 
     async def latest_challenge(self, call_id: str) -> OtpChallenge | None:
         row = await self._first(self._SQL_OTP_LATEST, c=call_id)
-        return OtpChallenge(*row) if row else None
+        return OtpChallenge(**row._mapping) if row else None
 
     _SQL_OTP_UPDATE = text(
         "UPDATE otp_challenges SET status = :st, attempts = :a, "
@@ -72,9 +72,8 @@ class OtpStoreMixin(StoreBase):
         """Give a still-pending, still-young challenge its code (hash only); returns the code's validity in
         seconds, or None when the challenge is settled or too old to send (never sent late)."""
         async with self.engine.begin() as conn:
-            row = (await conn.execute(self._SQL_OTP_ARM, {"t": tenant_id, "i": challenge_id, "h": code_hash,
-                                                          "s": salt, "now": now})).first()
-        return row[0] if row else None
+            return (await conn.execute(self._SQL_OTP_ARM, {"t": tenant_id, "i": challenge_id, "h": code_hash,
+                                                           "s": salt, "now": now})).scalar()
 
     _SQL_OTP_MARK = text(
         "UPDATE otp_challenges SET status = :st WHERE tenant_id = :t AND id = :i AND status = 'pending'")

@@ -22,8 +22,8 @@ class OutboxUowMixin(UowBase):
     ).bindparams(bindparam("args", type_=JSONB))
 
     async def enqueue(self, queue: str, actor: str, args: list[Any], eta: datetime | None = None) -> None:
-        row = await self._first(self._SQL_OUTBOX, q=queue, a=actor, args=args, eta=eta)
-        self.outbox.append(OutboxEntry(row[0], queue, actor, args, eta))
+        outbox_id = await self._scalar_one(self._SQL_OUTBOX, q=queue, a=actor, args=args, eta=eta)
+        self.outbox.append(OutboxEntry(id=outbox_id, queue=queue, actor=actor, args=args, eta=eta))
 
 
 class OutboxStoreMixin(StoreBase):
@@ -55,7 +55,7 @@ class OutboxStoreMixin(StoreBase):
             rows = (await conn.execute(self._SQL_UNPUBLISHED, {"grace": grace_seconds, "limit": limit})).all()
             done, failed = [], []
             for r in rows:
-                entry = OutboxEntry(r.id, r.queue, r.actor, list(r.args), r.eta)
+                entry = OutboxEntry(id=r.id, queue=r.queue, actor=r.actor, args=list(r.args), eta=r.eta)
                 if not await publish(entry):
                     failed.append(r.id)
                     break  # Redis is down or slow: stop here rather than time out on every row

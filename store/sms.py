@@ -21,14 +21,13 @@ class SmsUowMixin(UowBase):
         "ON CONFLICT (tenant_id, dedupe_key) DO NOTHING RETURNING id")
 
     async def queue_sms(self, kind: str, dedupe_key: str, to_phone: str, body: str | None) -> int | None:
-        row = await self._first(self._SQL_QUEUE_SMS, k=dedupe_key, kind=kind, to=to_phone, body=body)
-        return row[0] if row else None
+        return await self._scalar(self._SQL_QUEUE_SMS, k=dedupe_key, kind=kind, to=to_phone, body=body)
 
     _SQL_COUNT_SMS = text(
         "SELECT count(*) FROM sms_messages WHERE tenant_id = :t AND dedupe_key LIKE :k AND created_at > :since")
 
     async def count_sms(self, key_prefix: str, since: datetime) -> int:
-        return (await self._first(self._SQL_COUNT_SMS, k=key_prefix + "%", since=since))[0]
+        return await self._scalar_one(self._SQL_COUNT_SMS, k=key_prefix + "%", since=since)
 
 
 class SmsStoreMixin(StoreBase):
@@ -43,8 +42,9 @@ class SmsStoreMixin(StoreBase):
             r = (await conn.execute(self._SQL_TENANT_SMS, {"t": tenant_id})).first()
         if r is None:
             return None
-        return TenantSms(r.id, r.slug, r.name, ZoneInfo(r.timezone), r.sms_from, r.sms_messaging_service_sid,
-                         r.twilio_account_sid, r.twilio_auth_token_env)
+        return TenantSms(tenant_id=r.id, slug=r.slug, name=r.name, tz=ZoneInfo(r.timezone), from_number=r.sms_from,
+                         messaging_service_sid=r.sms_messaging_service_sid, account_sid=r.twilio_account_sid,
+                         auth_token_env=r.twilio_auth_token_env)
 
     _SQL_CLAIM_SMS = text(
         "UPDATE sms_messages SET status = 'sending', attempts = attempts + 1, claimed_at = :now, updated_at = :now "
@@ -58,13 +58,12 @@ class SmsStoreMixin(StoreBase):
         async with self.engine.begin() as conn:
             r = (await conn.execute(self._SQL_CLAIM_SMS, {"t": tenant_id, "i": sms_id, "now": now,
                                                           "stale": now - stale_after})).first()
-        return SmsJob(*r) if r else None
+        return SmsJob(**r._mapping) if r else None
 
     async def sms_status(self, tenant_id: int, sms_id: int) -> str | None:
         async with self.engine.connect() as conn:
-            r = (await conn.execute(text("SELECT status FROM sms_messages WHERE tenant_id = :t AND id = :i"),
-                                    {"t": tenant_id, "i": sms_id})).first()
-        return r[0] if r else None
+            return (await conn.execute(text("SELECT status FROM sms_messages WHERE tenant_id = :t AND id = :i"),
+                                       {"t": tenant_id, "i": sms_id})).scalar()
 
     _SQL_FINISH_SMS = text(
         "UPDATE sms_messages SET status = :st, provider_sid = COALESCE(:sid, provider_sid), error_code = :err, "
@@ -86,12 +85,10 @@ class SmsStoreMixin(StoreBase):
                                   now: datetime) -> int | None:
         """Record Twilio's delivery report for a message we sent; returns its tenant, or None if unknown."""
         async with self.engine.begin() as conn:
-            r = (await conn.execute(self._SQL_SMS_CALLBACK, {"sid": provider_sid, "st": status, "err": error_code,
-                                                             "now": now})).first()
-        return r[0] if r else None
+            return (await conn.execute(self._SQL_SMS_CALLBACK, {"sid": provider_sid, "st": status,
+                                                                "err": error_code, "now": now})).scalar()
 
     async def tenant_of_sms(self, provider_sid: str) -> int | None:
         async with self.engine.connect() as conn:
-            r = (await conn.execute(text("SELECT tenant_id FROM sms_messages WHERE provider_sid = :sid"),
-                                    {"sid": provider_sid})).first()
-        return r[0] if r else None
+            return (await conn.execute(text("SELECT tenant_id FROM sms_messages WHERE provider_sid = :sid"),
+                                       {"sid": provider_sid})).scalar()

@@ -30,7 +30,7 @@ class TenantAuth:
     version: int
 
 
-#: the tenants columns of the OTP policy, in the order TenantSpec.otp lists them
+#: the OtpPolicy fields, stored in tenants as otp_<field>
 _OTP_KEYS = ("code_ttl_seconds", "max_attempts", "max_sends", "send_window_seconds", "resend_cooldown_seconds")
 _OTP_COLUMNS = ", ".join(f"otp_{k}" for k in _OTP_KEYS)
 _OTP_VALUES = ", ".join(f":otp_{k}" for k in _OTP_KEYS)
@@ -61,7 +61,8 @@ class TenantsStoreMixin(StoreBase):
         if row is None or not hmac.compare_digest(row.secret_hash, wanted):
             self._auth_cache.pop(wanted, None)
             return None
-        tenant = TenantAuth(row.id, row.slug, tuple(row.assistant_ids), row.config_version)
+        tenant = TenantAuth(id=row.id, slug=row.slug, assistant_ids=tuple(row.assistant_ids),
+                            version=row.config_version)
         if len(self._auth_cache) > 10_000:
             self._auth_cache.clear()
         self._auth_cache[wanted] = (tenant, time.monotonic() + AUTH_CACHE_SECONDS)
@@ -73,7 +74,7 @@ class TenantsStoreMixin(StoreBase):
             return cached
         t = (await conn.execute(text("SELECT * FROM tenants WHERE id = :t"), {"t": tenant_id})).one()
         services = tuple(
-            Service(r.id, r.name, r.minutes)
+            Service(**r._mapping)
             for r in await conn.execute(
                 text("SELECT id, name, minutes FROM services WHERE tenant_id = :t AND active ORDER BY position"),
                 {"t": tenant_id},
@@ -93,8 +94,8 @@ class TenantsStoreMixin(StoreBase):
             hours.setdefault(r.resource_id, {}).setdefault(r.weekday, []).append((r.opens, r.closes))
         resources = tuple(
             Resource(
-                r.id, r.name, frozenset(links.get(r.id, ())),
-                {wd: tuple(v) for wd, v in hours.get(r.id, {}).items()},
+                id=r.id, name=r.name, service_ids=frozenset(links.get(r.id, ())),
+                hours={wd: tuple(v) for wd, v in hours.get(r.id, {}).items()},
             )
             for r in await conn.execute(
                 text("SELECT id, name FROM resources WHERE tenant_id = :t AND active ORDER BY position"),
@@ -102,7 +103,7 @@ class TenantsStoreMixin(StoreBase):
             )
         )
         closures = tuple(
-            Closure(r.day, r.resource_id, r.reason)
+            Closure(**r._mapping)
             for r in await conn.execute(
                 text("SELECT day, resource_id, reason FROM closures WHERE tenant_id = :t ORDER BY day"),
                 {"t": tenant_id},
@@ -113,8 +114,9 @@ class TenantsStoreMixin(StoreBase):
             hold_minutes=t.hold_minutes, slot_minutes=t.slot_minutes, require_otp=t.require_otp,
             booking_horizon_days=t.booking_horizon_days, min_notice_minutes=t.min_notice_minutes,
             services=services, resources=resources, closures=closures, version=t.config_version,
-            otp=OtpPolicy(t.otp_code_ttl_seconds, t.otp_max_attempts, t.otp_max_sends, t.otp_send_window_seconds,
-                          t.otp_resend_cooldown_seconds),
+            otp=OtpPolicy(code_ttl_seconds=t.otp_code_ttl_seconds, max_attempts=t.otp_max_attempts,
+                          max_sends=t.otp_max_sends, send_window_seconds=t.otp_send_window_seconds,
+                          resend_cooldown_seconds=t.otp_resend_cooldown_seconds),
         )
         self._schedules[tenant_id] = schedule
         return schedule
