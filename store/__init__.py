@@ -5,7 +5,7 @@ Split by concern. A concern's unit-of-work mixin runs statements inside one tena
 statement scoped by `tenant_id = :t`); its store mixin runs what the web, the workers and the clock do
 outside a use case, each on a connection of its own:
 
-    engine.py     make_engine, hash_secret
+    engine.py     make_engine (sessions in UTC), hash_secret
     base.py       what the mixins share: the connection, the engine, statement runners
     tenants.py    TenantAuth, authentication, schedules and their cache, applying tenant files
     bookings.py   holds and appointments (advisory lock, exclusion constraint), audit, hold expiry
