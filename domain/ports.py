@@ -1,4 +1,5 @@
-"""The ports the use cases depend on. The SQL implementation lives in store.py; tests may race it directly."""
+"""The ports the use cases depend on. The SQL implementation lives in the top-level store/ package; tests may
+race it directly."""
 
 from __future__ import annotations
 

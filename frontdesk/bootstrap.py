@@ -11,8 +11,8 @@ from alembic import command
 from alembic.config import Config
 
 import migrations
-from domain.store import SqlStore, make_engine
 from frontdesk.settings import Settings, sqlalchemy_url
+from store import SqlStore, make_engine
 
 if TYPE_CHECKING:
     from dramatiq.brokers.redis import RedisBroker

@@ -15,7 +15,7 @@ import dramatiq
 import structlog
 
 from domain.model import OutboxEntry
-from domain.store import SqlStore
+from store import SqlStore
 
 log = structlog.get_logger("frontdesk.outbox")
 

@@ -20,10 +20,10 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from domain.store import SqlStore, TenantAuth, make_engine
 from domain.tenant_config import parse_tenant
 from frontdesk import bootstrap
 from frontdesk.settings import Settings, sqlalchemy_url
+from store import SqlStore, TenantAuth, make_engine
 
 TEST_SECRET_KEY = "test-secret-key"
 _counter = itertools.count(1)

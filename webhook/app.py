@@ -13,10 +13,10 @@ from datetime import datetime, timezone
 import structlog
 from aiohttp import web
 
-from domain.store import SqlStore
 from frontdesk import bootstrap
 from frontdesk.outbox import Publisher
 from frontdesk.settings import Settings
+from store import SqlStore
 
 from .keys import CLOCK, PUBLISHER, SETTINGS, STORE
 from .middlewares import access_log

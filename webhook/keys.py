@@ -5,9 +5,9 @@ from datetime import datetime
 
 from aiohttp import web
 
-from domain.store import SqlStore
 from frontdesk.outbox import Publisher
 from frontdesk.settings import Settings
+from store import SqlStore
 
 SETTINGS = web.AppKey("settings", Settings)
 #: the database engine and the store over it

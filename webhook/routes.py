@@ -11,7 +11,7 @@ from aiohttp import web
 from domain import services
 from domain.commands import EndCall
 from domain.model import ToolContext, mask_phone
-from domain.store import TenantAuth
+from store import TenantAuth
 
 from . import vapi
 from .keys import CLOCK, PUBLISHER, STORE

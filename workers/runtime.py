@@ -12,7 +12,7 @@ import structlog
 from dramatiq.asyncio import get_event_loop_thread
 
 from domain.notify import SmsSender
-from domain.store import SqlStore
+from store import SqlStore
 
 log = structlog.get_logger("frontdesk.worker")
 

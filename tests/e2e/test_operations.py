@@ -6,9 +6,9 @@ import json
 
 import structlog
 
-from domain.store import SqlStore, make_engine
 from frontdesk import logs
 from frontdesk.settings import Settings
+from store import SqlStore, make_engine
 from tests.conftest import TEST_SECRET_KEY, tool_calls_body
 
 

@@ -10,9 +10,9 @@ import dramatiq
 import pytest
 
 from domain.notify import STALE_SEND, SmsInFlight, SmsTransientError, deliver_sms
-from domain.store import SqlStore, make_engine
 from frontdesk.outbox import Publisher
 from frontdesk.settings import Settings, sqlalchemy_url
+from store import SqlStore, make_engine
 from tests.conftest import TEST_SECRET_KEY, Caller
 import workers.main
 from workers import holds

@@ -10,8 +10,12 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from domain.tenant_config import TenantConfigError, load_tenant_file, parse_tenant
+from frontdesk.settings import sqlalchemy_url
+from store import SqlStore, make_engine
 from tests.conftest import DEFAULT_NOW, TEST_SECRET_KEY, clinic_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +42,34 @@ async def test_racing_one_hundred_transactions_for_one_slot_leaves_exactly_one_h
     assert sum(r is not None for r in results) == 1
     assert db.execute("SELECT count(*) FROM bookings WHERE tenant_id = %s AND status = 'held'",
                       (tenant.id,)).fetchone()[0] == 1
+
+
+async def test_times_come_back_in_utc_even_where_sessions_default_to_another_zone(make_tenant, database_url, db):
+    """Python adds a timedelta to an aware datetime (and compares two sharing one ZoneInfo) by wall clock, so a
+    start read back in America/New_York and moved across the spring-forward change would be an hour off. The
+    engine's sessions run in UTC whatever the connection asks for; other options in the URL are kept."""
+    url = make_url(sqlalchemy_url(database_url)).update_query_dict(
+        {"options": "-c application_name=fd-utc-test -c TimeZone=America/New_York"})
+    ny_default = SqlStore(make_engine(url.render_as_string(hide_password=False), pool_size=2), TEST_SECRET_KEY)
+    try:
+        async with ny_default.engine.connect() as conn:
+            assert (await conn.execute(text("SHOW TimeZone"))).scalar_one() == "UTC"
+            assert (await conn.execute(text("SHOW application_name"))).scalar_one() == "fd-utc-test"
+        tenant = await make_tenant()
+        rid, sid = db.execute("SELECT r.id, s.id FROM resources r JOIN services s USING (tenant_id) "
+                              "WHERE r.tenant_id = %s LIMIT 1", (tenant.id,)).fetchone()
+        start = datetime(2026, 3, 7, 15, 0, tzinfo=timezone.utc)  # 10:00 EST, the day before the change
+        async with ny_default.uow(tenant.auth) as uow:
+            await uow.try_hold(rid, sid, date(2026, 3, 7), start, start + timedelta(minutes=30), "call-utc",
+                               DEFAULT_NOW + timedelta(minutes=10), DEFAULT_NOW)
+            await uow.commit()
+        async with ny_default.uow(tenant.auth, read_only=True) as uow:
+            hold = await uow.hold_of_call("call-utc")
+    finally:
+        await ny_default.engine.dispose()
+    assert hold is not None and hold.starts_at == start
+    assert hold.starts_at.utcoffset() == hold.ends_at.utcoffset() == hold.hold_expires_at.utcoffset() == timedelta(0)
+    assert hold.starts_at + timedelta(days=1) == datetime(2026, 3, 8, 15, 0, tzinfo=timezone.utc)
 
 
 async def test_applying_the_same_tenant_file_twice_changes_nothing(store, db):

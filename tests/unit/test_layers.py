@@ -1,5 +1,6 @@
-"""Dependencies point inward: domain/ knows no web, queue or SMS library; web and workers never import
-each other (the composition root, frontdesk/, wires them)."""
+"""Dependencies point inward: domain/ knows no web, queue, SMS or database library, nor the store/ that
+implements its ports with SQLAlchemy; store/ knows the domain but no web, worker, queue or SMS code; web and
+workers never import each other (the composition root, frontdesk/, wires them)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 FORBIDDEN = {
-    "domain": {"webhook", "workers", "frontdesk", "aiohttp", "dramatiq", "twilio", "redis"},
+    "domain": {"webhook", "workers", "frontdesk", "store", "aiohttp", "dramatiq", "twilio", "redis", "sqlalchemy",
+               "psycopg"},
+    "store": {"webhook", "workers", "frontdesk", "aiohttp", "dramatiq", "twilio", "redis"},
     "webhook": {"workers"},
     "workers": {"webhook"},
 }

@@ -1,0 +1,189 @@
+"""Holds and appointments: rows of the `bookings` table, and their audit trail.
+
+Double booking is made impossible by the `bookings_no_overlap` exclusion constraint; the application
+additionally serialises contenders with a transaction-level advisory lock, because hundreds of
+transactions inserting the same range straight into an exclusion-constrained table deadlock (40P01) and
+can leave no winner at all. Both 23P01 and 40P01 still come back as "taken", never as an error.
+
+The lock key is (resource id, local day as yyyymmdd), in PostgreSQL's two-int advisory key space, which
+this application reserves for it: a booking lies within one local day's working hours, so any two that
+could overlap share a key, while callers booking other days of the same provider do not wait on each other.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Row, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, JSONB
+from sqlalchemy.exc import DBAPIError
+
+from domain.availability import Busy
+from domain.model import Booking
+
+from .base import StoreBase, UowBase
+
+_TAKEN_SQLSTATES = {"23P01", "40P01"}  # exclusion violation, deadlock: both mean "someone else got it"
+
+#: the columns a Booking is read from
+_BOOKING_COLS = ("id, resource_id, service_id, status, starts_at, ends_at, call_id, hold_expires_at, "
+                 "customer_name, phone, notes")
+
+
+def _day_key(day: date) -> int:
+    return day.year * 10000 + day.month * 100 + day.day
+
+
+def _booking(row: Row) -> Booking:
+    return Booking(**row._mapping)
+
+
+class BookingsUowMixin(UowBase):
+    """The unit of work's bookings: every statement is scoped to the tenant (`:t`)."""
+
+    _SQL_BUSY = text(
+        "SELECT resource_id, starts_at, ends_at FROM bookings "
+        "WHERE tenant_id = :t AND resource_id = ANY(:rids) AND status IN ('held', 'booked') "
+        "AND tstzrange(starts_at, ends_at) && tstzrange(:a, :b) "
+        "AND (status = 'booked' OR hold_expires_at > :now) ORDER BY resource_id, starts_at"
+    ).bindparams(bindparam("rids", type_=ARRAY(BIGINT)))
+
+    async def busy(self, resource_ids: list[int], start: datetime, end: datetime, now: datetime) -> Busy:
+        out: Busy = {}
+        for r in await self._all(self._SQL_BUSY, rids=resource_ids, a=start, b=end, now=now):
+            out.setdefault(r.resource_id, []).append((r.starts_at, r.ends_at))
+        return out
+
+    _SQL_INSERT_HOLD = text(
+        f"INSERT INTO bookings (tenant_id, resource_id, service_id, status, starts_at, ends_at, call_id, "
+        f"hold_expires_at, created_at, updated_at) VALUES (:t, :r, :s, 'held', :a, :b, :c, :x, :now, :now) "
+        f"RETURNING {_BOOKING_COLS}")
+
+    async def try_hold(self, resource_id: int, service_id: int, day: date, start: datetime, end: datetime,
+                       call_id: str, expires_at: datetime, now: datetime) -> Booking | None:
+        return await self._claim_time(resource_id, day, start, end, now, self._SQL_INSERT_HOLD,
+                                      s=service_id, c=call_id, x=expires_at)
+
+    _SQL_LOCK = text("SELECT pg_advisory_xact_lock(CAST(:r AS integer), CAST(:d AS integer))")
+    _SQL_RETIRE = text(
+        f"UPDATE bookings SET status = 'expired', updated_at = :now "
+        f"WHERE tenant_id = :t AND resource_id = :r AND status = 'held' AND hold_expires_at <= :now "
+        f"AND tstzrange(starts_at, ends_at) && tstzrange(:a, :b) RETURNING {_BOOKING_COLS}")
+
+    async def _claim_time(self, resource_id: int, day: date, start: datetime, end: datetime, now: datetime,
+                          stmt, **params: Any) -> Booking | None:
+        """Run `stmt` (which puts an active row on resource/start/end) serialised with its contenders,
+        after retiring expired holds in the way. None when the time is taken (23P01 or 40P01)."""
+        assert self._conn is not None
+        try:
+            async with self._conn.begin_nested():
+                await self._conn.execute(self._SQL_LOCK, {"r": resource_id, "d": _day_key(day)})
+                for row in await self._all(self._SQL_RETIRE, r=resource_id, a=start, b=end, now=now):
+                    old = _booking(row)
+                    await self.audit(old.id, "expired", old.call_id, None, old.phone,
+                                     {**old.snapshot(), "status": "held"}, old.snapshot())
+                return _booking(await self._first(stmt, r=resource_id, a=start, b=end, now=now, **params))
+        except DBAPIError as e:
+            if getattr(e.orig, "sqlstate", None) in _TAKEN_SQLSTATES:
+                return None
+            raise
+
+    _SQL_RELEASE_CALL = text(
+        f"UPDATE bookings SET status = :st, updated_at = :now "
+        f"WHERE tenant_id = :t AND call_id = :c AND status = 'held' RETURNING {_BOOKING_COLS}")
+
+    async def release_holds_of_call(self, call_id: str, now: datetime, status: str = "released") -> list[Booking]:
+        return [_booking(r) for r in await self._all(self._SQL_RELEASE_CALL, c=call_id, now=now, st=status)]
+
+    _SQL_HOLD_OF_CALL = text(
+        f"SELECT {_BOOKING_COLS} FROM bookings WHERE tenant_id = :t AND call_id = :c AND status = 'held' FOR UPDATE")
+
+    async def hold_of_call(self, call_id: str) -> Booking | None:
+        row = await self._first(self._SQL_HOLD_OF_CALL, c=call_id)
+        return _booking(row) if row else None
+
+    _SQL_LAST_OF_CALL = text(
+        f"SELECT {_BOOKING_COLS} FROM bookings WHERE tenant_id = :t AND call_id = :c "
+        f"ORDER BY updated_at DESC, id DESC LIMIT 1")
+
+    async def last_booking_of_call(self, call_id: str) -> Booking | None:
+        row = await self._first(self._SQL_LAST_OF_CALL, c=call_id)
+        return _booking(row) if row else None
+
+    _SQL_BOOK = text(
+        f"UPDATE bookings SET status = 'booked', customer_name = :n, phone = :p, notes = :notes, "
+        f"hold_expires_at = NULL, booked_at = :now, updated_at = :now "
+        f"WHERE tenant_id = :t AND id = :i AND status = 'held' RETURNING {_BOOKING_COLS}")
+
+    async def book(self, booking_id: int, name: str, phone: str, notes: str | None, now: datetime) -> Booking:
+        return _booking(await self._first(self._SQL_BOOK, i=booking_id, n=name, p=phone, notes=notes, now=now))
+
+    _SQL_APPOINTMENT = text(
+        f"SELECT {_BOOKING_COLS} FROM bookings WHERE tenant_id = :t AND id = :i AND status IN ('booked', 'cancelled') "
+        f"FOR UPDATE")
+
+    async def appointment(self, appointment_id: int) -> Booking | None:
+        row = await self._first(self._SQL_APPOINTMENT, i=appointment_id)
+        return _booking(row) if row else None
+
+    _SQL_BY_PHONE = text(
+        f"SELECT {_BOOKING_COLS} FROM bookings WHERE tenant_id = :t AND phone = :p AND status = 'booked' "
+        f"AND ends_at > :now ORDER BY starts_at LIMIT 10")
+
+    async def appointments_by_phone(self, phone: str, now: datetime) -> list[Booking]:
+        return [_booking(r) for r in await self._all(self._SQL_BY_PHONE, p=phone, now=now)]
+
+    _SQL_CANCEL = text(
+        f"UPDATE bookings SET status = 'cancelled', cancel_reason = :why, updated_at = :now "
+        f"WHERE tenant_id = :t AND id = :i AND status = 'booked' RETURNING {_BOOKING_COLS}")
+
+    async def cancel(self, booking_id: int, reason: str | None, now: datetime) -> Booking:
+        return _booking(await self._first(self._SQL_CANCEL, i=booking_id, why=reason, now=now))
+
+    _SQL_MOVE = text(
+        f"UPDATE bookings SET resource_id = :r, starts_at = :a, ends_at = :b, updated_at = :now "
+        f"WHERE tenant_id = :t AND id = :i AND status = 'booked' RETURNING {_BOOKING_COLS}")
+
+    async def try_move(self, booking_id: int, resource_id: int, day: date, start: datetime, end: datetime,
+                       now: datetime) -> Booking | None:
+        return await self._claim_time(resource_id, day, start, end, now, self._SQL_MOVE, i=booking_id)
+
+    _SQL_HOLD_CUSTOMER = text(
+        "UPDATE bookings SET customer_name = :n, phone = :p WHERE tenant_id = :t AND id = :i AND status = 'held' "
+        "RETURNING 1")
+
+    async def set_hold_customer(self, hold_id: int, name: str | None, phone: str | None) -> None:
+        await self._first(self._SQL_HOLD_CUSTOMER, i=hold_id, n=name, p=phone)
+
+    _SQL_AUDIT = text(
+        "INSERT INTO booking_audit (tenant_id, booking_id, action, call_id, tool_call_id, phone_masked, before, "
+        "after) VALUES (:t, :i, :a, :c, :k, :p, :before, :after) RETURNING id"
+    ).bindparams(bindparam("before", type_=JSONB), bindparam("after", type_=JSONB))
+
+    async def audit(self, booking_id: int, action: str, call_id: str | None, tool_call_id: str | None,
+                    phone: str | None, before: dict | None, after: dict | None) -> int:
+        return await self._scalar_one(self._SQL_AUDIT, i=booking_id, a=action, c=call_id, k=tool_call_id,
+                                      p=("***" + phone[-4:]) if phone else None, before=before, after=after)
+
+
+class BookingsStoreMixin(StoreBase):
+    """SqlStore's bookings: the hold sweeper's side, across tenants."""
+
+    _SQL_EXPIRE_HOLDS = text(
+        f"UPDATE bookings SET status = 'expired', updated_at = :now WHERE status = 'held' AND hold_expires_at <= :now "
+        f"AND (CAST(:t AS bigint) IS NULL OR tenant_id = :t) AND (CAST(:i AS bigint) IS NULL OR id = :i) "
+        f"RETURNING tenant_id, {_BOOKING_COLS}")
+
+    async def expire_holds(self, now: datetime, tenant_id: int | None = None, hold_id: int | None = None) -> int:
+        """Mark holds whose time is up as expired (one, or all of them for the sweeper), with audit rows."""
+        async with self.engine.begin() as conn:
+            rows = (await conn.execute(self._SQL_EXPIRE_HOLDS, {"now": now, "t": tenant_id, "i": hold_id})).all()
+            for r in rows:
+                columns = dict(r._mapping)
+                tenant_id = columns.pop("tenant_id")
+                b = Booking(**columns)
+                await conn.execute(BookingsUowMixin._SQL_AUDIT, {
+                    "t": tenant_id, "i": b.id, "a": "expired", "c": b.call_id, "k": None, "p": None,
+                    "before": {**b.snapshot(), "status": "held"}, "after": b.snapshot()})
+        return len(rows)
