@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Exact versions, with hashes, of everything `make run` and `make test` install: a fresh machine gets what
+# CI tested. After changing a dependency in pyproject.toml, run `make lock` and commit both files.
+LOCK   := requirements.lock
 
-.PHONY: run test test-fast bench clean
+.PHONY: run test test-fast bench lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e '.[test]'
+	@echo "installing the locked dependencies into $(VENV) ..."
+	@$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	@$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 run: $(STAMP)  ## start the demo: embedded PostgreSQL, demo clinic, web server on 127.0.0.1:8080
@@ -25,6 +29,12 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/tool_calls.py
 	$(BIN)/python bench/sms_latency.py
+
+lock:  ## re-resolve requirements.lock from pyproject.toml (newest versions that satisfy it, with hashes)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet "pip-tools>=7.4"
+	$(BIN)/pip-compile --quiet --generate-hashes --extra test --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache
