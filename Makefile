@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml $(LOCK)
 run: $(STAMP)  ## start the demo: embedded PostgreSQL, demo clinic, web server on 127.0.0.1:8080
 	$(BIN)/frontdesk dev
 
-test: $(STAMP)  ## lint, then the whole suite, against DATABASE_URL/REDIS_URL or embedded servers
+test: $(STAMP)  ## lint, types, layers, then the whole suite, against DATABASE_URL/REDIS_URL or embedded servers
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

@@ -40,14 +40,14 @@ def build_store(settings: Settings) -> SqlStore:
 def build_broker(settings: Settings, *, publisher: bool = False) -> RedisBroker:
     """The Dramatiq broker on REDIS_URL, in QUEUE_NAMESPACE: a worker's, or (`publisher=True`) one that
     only enqueues and fails fast (web and clock processes)."""
-    from workers.broker import build_broker as redis_broker
+    from adapters.broker import build_broker as redis_broker
 
     return redis_broker(settings.redis_url, publisher=publisher, namespace=settings.queue_namespace)
 
 
 def build_sms_sender(settings: Settings):
     """The SMS port's implementation chosen by SMS_BACKEND: `console` (dev default) or `twilio`."""
-    from workers.sms import ConsoleSms, TwilioSms
+    from adapters.sms import ConsoleSms, TwilioSms
 
     if settings.sms_backend == "twilio":
         if not (settings.twilio_account_sid and settings.twilio_auth_token):

@@ -56,7 +56,7 @@ async def run_clock(settings: Settings, relay_every: float, sweep_every: float,
                     log.warning("relay_failed", error=type(e).__name__)
             if now >= next_sweep:
                 next_sweep = now + sweep_every
-                message = dramatiq.Message(queue_name=SWEEP_EXPIRED_HOLDS.queue,
+                message: dramatiq.Message[None] = dramatiq.Message(queue_name=SWEEP_EXPIRED_HOLDS.queue,
                                            actor_name=SWEEP_EXPIRED_HOLDS.actor, args=(), kwargs={}, options={})
                 ok = await asyncio.to_thread(_try_enqueue, publisher.broker, message)
                 if not ok:

@@ -31,7 +31,7 @@ class Publisher:
         self._tasks: set[asyncio.Task] = set()
 
     def _enqueue(self, entry: OutboxEntry) -> bool:
-        message = dramatiq.Message(queue_name=entry.queue, actor_name=entry.actor, args=tuple(entry.args),
+        message: dramatiq.Message[None] = dramatiq.Message(queue_name=entry.queue, actor_name=entry.actor, args=tuple(entry.args),
                                    kwargs={}, options={"outbox_id": entry.id})
         delay = None
         if entry.eta is not None:

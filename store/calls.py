@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
@@ -62,6 +63,10 @@ class CallsUowMixin(UowBase):
         "VALUES (:t, :c, 'ended', :why, :now) ON CONFLICT (tenant_id, call_id) DO UPDATE SET status = 'ended', "
         "ended_reason = COALESCE(call_states.ended_reason, excluded.ended_reason), "
         "ended_at = COALESCE(call_states.ended_at, excluded.ended_at) RETURNING 1")
+
+    if TYPE_CHECKING:  # provided by the bookings mixin that SqlUnitOfWork also inherits
+        async def release_holds_of_call(self, call_id: str, now: datetime,
+                                        status: str = "released") -> list[Booking]: ...
 
     async def end_call(self, call_id: str, reason: str | None, now: datetime) -> list[Booking]:
         await self._first(self._SQL_END_CALL, c=call_id, why=reason, now=now)

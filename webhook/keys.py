@@ -12,6 +12,7 @@ from store import SqlStore
 SETTINGS = web.AppKey("settings", Settings)
 #: the database engine and the store over it
 STORE = web.AppKey("store", SqlStore)
-CLOCK = web.AppKey("clock", Callable[[], datetime])
+Clock = Callable[[], datetime]
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 #: absent without REDIS_URL: jobs then wait in the outbox for the clock's relay
 PUBLISHER = web.AppKey("publisher", Publisher)

@@ -76,12 +76,15 @@ def _arguments(raw: Any) -> tuple[dict[str, Any], str | None]:
 def tool_calls(msg: dict[str, Any]) -> list[ToolCall]:
     """The calls of a tool-calls message, each once, in order: from `toolCallList`, else
     `toolWithToolCallList[].toolCall`, else `toolCalls`."""
-    items = msg.get("toolCallList")
-    if not isinstance(items, list) or not items:
-        items = [_dict(w).get("toolCall") for w in msg.get("toolWithToolCallList") or [] if isinstance(w, dict)]
+    raw_list = msg.get("toolCallList")
+    items: list[Any] = raw_list if isinstance(raw_list, list) else []
+    if not items:
+        wrapped = msg.get("toolWithToolCallList")
+        items = [_dict(w).get("toolCall") for w in wrapped if isinstance(w, dict)] if isinstance(wrapped, list) else []
         items = [i for i in items if isinstance(i, dict)]
     if not items:
-        items = msg.get("toolCalls") if isinstance(msg.get("toolCalls"), list) else []
+        bare = msg.get("toolCalls")
+        items = bare if isinstance(bare, list) else []
     out = []
     for item in items:
         item = _dict(item)

@@ -22,6 +22,6 @@ async def send_sms(tenant_id: int, sms_id: int) -> None:
 
 def register(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor]:
     return {SEND_SMS.actor: dramatiq.actor(
-        send_sms, broker=broker, queue_name=SEND_SMS.queue, actor_name=SEND_SMS.actor,
+        broker=broker, queue_name=SEND_SMS.queue, actor_name=SEND_SMS.actor,
         max_retries=12, min_backoff=2_000, max_backoff=300_000, time_limit=30_000,
-        max_age=2 * 86_400_000)}
+        max_age=2 * 86_400_000)(send_sms)}

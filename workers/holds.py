@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dramatiq
 import structlog
 
@@ -38,10 +40,10 @@ async def _sweep_job() -> None:
 
 def register(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor]:
     # the jobs return nothing (Dramatiq has no result backend here); the functions above return counts
-    policy = dict(broker=broker, max_retries=5, min_backoff=1_000, max_backoff=30_000, time_limit=30_000)
+    policy: dict[str, Any] = dict(broker=broker, max_retries=5, min_backoff=1_000, max_backoff=30_000, time_limit=30_000)
     return {
-        EXPIRE_HOLD.actor: dramatiq.actor(_expire_hold_job, queue_name=EXPIRE_HOLD.queue,
-                                          actor_name=EXPIRE_HOLD.actor, **policy),
-        SWEEP_EXPIRED_HOLDS.actor: dramatiq.actor(_sweep_job, queue_name=SWEEP_EXPIRED_HOLDS.queue,
-                                                  actor_name=SWEEP_EXPIRED_HOLDS.actor, **policy),
+        EXPIRE_HOLD.actor: dramatiq.actor(queue_name=EXPIRE_HOLD.queue, actor_name=EXPIRE_HOLD.actor,
+                                          **policy)(_expire_hold_job),
+        SWEEP_EXPIRED_HOLDS.actor: dramatiq.actor(queue_name=SWEEP_EXPIRED_HOLDS.queue,
+                                                  actor_name=SWEEP_EXPIRED_HOLDS.actor, **policy)(_sweep_job),
     }

@@ -15,7 +15,7 @@ from frontdesk import bootstrap, logs
 from frontdesk.settings import Settings
 
 from . import confirmations, holds, otp
-from .broker import set_broker
+from adapters.broker import set_broker
 from .runtime import Resources, WorkerResources
 
 #: the modules whose actors a worker runs: one per queue of domain/jobs.py

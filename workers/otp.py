@@ -46,5 +46,5 @@ async def send_code(tenant_id: int, challenge_id: int, sms_id: int) -> None:
 
 def register(broker: dramatiq.Broker) -> dict[str, dramatiq.Actor]:
     return {SEND_CODE.actor: dramatiq.actor(
-        send_code, broker=broker, queue_name=SEND_CODE.queue, actor_name=SEND_CODE.actor, max_retries=6,
-        min_backoff=500, max_backoff=10_000, time_limit=20_000, max_age=MAX_AGE_MS)}
+        broker=broker, queue_name=SEND_CODE.queue, actor_name=SEND_CODE.actor, max_retries=6,
+        min_backoff=500, max_backoff=10_000, time_limit=20_000, max_age=MAX_AGE_MS)(send_code)}

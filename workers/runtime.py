@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import dramatiq
 import structlog
 from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.broker import MessageProxy
 
 from domain.notify import SmsSender
 from store import SqlStore
@@ -58,7 +59,7 @@ class WorkerResources(dramatiq.Middleware):
             loop_thread.run_coroutine(resources.store.engine.dispose())
         install(None)
 
-    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         structlog.contextvars.bind_contextvars(job=message.actor_name, message_id=message.message_id)
 
     def after_process_message(self, broker, message, *, result=None, exception=None) -> None:

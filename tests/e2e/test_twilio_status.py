@@ -7,7 +7,7 @@ from twilio.request_validator import RequestValidator
 from domain.notify import deliver_sms
 from frontdesk.settings import Settings
 from tests.conftest import TEST_SECRET_KEY, Caller
-from workers.sms import RecordingSms
+from adapters.sms import RecordingSms
 
 TOKEN = "twilio-auth-token-for-tests"
 URL = "https://frontdesk.example/twilio/status"

@@ -14,7 +14,7 @@ from frontdesk.outbox import Publisher
 from frontdesk.settings import Settings
 from tests.conftest import TEST_SECRET_KEY, Caller
 from tests.integration.test_pipeline import eventually
-from workers.broker import build_broker
+from adapters.broker import build_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 

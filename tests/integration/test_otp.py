@@ -14,7 +14,7 @@ from domain.otp import normalize_code
 from frontdesk import logs
 from workers import otp
 from workers.runtime import Resources, install
-from workers.sms import RecordingSms
+from adapters.sms import RecordingSms
 
 
 @pytest.fixture

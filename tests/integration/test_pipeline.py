@@ -16,9 +16,9 @@ from store import SqlStore, make_engine
 from tests.conftest import TEST_SECRET_KEY, Caller
 import workers.main
 from workers import holds
-from workers.broker import build_broker
+from adapters.broker import build_broker
 from workers.runtime import Resources, install
-from workers.sms import RecordingSms, TwilioSms
+from adapters.sms import RecordingSms, TwilioSms
 
 
 async def eventually(predicate, timeout: float = 15.0, what: str = "condition"):

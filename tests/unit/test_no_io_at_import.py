@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("domain", "webhook", "workers", "frontdesk")
+PACKAGES = ("domain", "store", "adapters", "webhook", "workers", "frontdesk")
 
 #: run in a fresh interpreter: every connection attempt and name lookup fails and is recorded, and so is
 #: every read of a variable the settings are made of; then each module given is imported
@@ -65,7 +65,7 @@ def _modules() -> list[str]:
 
 def test_importing_every_module_opens_no_connection_and_reads_no_settings():
     modules = _modules()
-    assert {"workers.main", "webhook.app", "frontdesk.bootstrap", "frontdesk.cli", "domain.jobs"} <= set(modules)
+    assert {"workers.main", "webhook.app", "frontdesk.bootstrap", "frontdesk.cli", "domain.jobs", "store.uow", "adapters.broker", "adapters.sms"} <= set(modules)
     # unreachable addresses (TEST-NET-1), and nothing else in the environment
     env = {"DATABASE_URL": "postgresql://frontdesk@192.0.2.1:5432/frontdesk",
            "REDIS_URL": "redis://192.0.2.1:6379/0"}
