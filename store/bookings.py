@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, JSONB
 from sqlalchemy.exc import DBAPIError
 
 from domain.availability import Busy
-from domain.model import Booking
+from domain.model import Booking, mask_phone
 
 from .base import StoreBase, UowBase
 
@@ -29,6 +29,25 @@ _TAKEN_SQLSTATES = {"23P01", "40P01"}  # exclusion violation, deadlock: both mea
 #: the columns a Booking is read from
 _BOOKING_COLS = ("id, resource_id, service_id, status, starts_at, ends_at, call_id, hold_expires_at, "
                  "customer_name, phone, notes")
+
+
+#: The one SQL spelling of the hold-expiry rule (the domain's is `Booking.hold_is_live`): a hold blocks
+#: its time until `hold_expires_at`, and from then on it blocks nothing, whether or not anything has yet
+#: marked it expired (the delayed job, the sweeper and a contender's reservation all do, idempotently).
+_LIVE = "status IN ('held', 'booked') AND (status = 'booked' OR hold_expires_at > :now)"
+_EXPIRED_HOLD = "status = 'held' AND hold_expires_at <= :now"
+
+_SQL_AUDIT = text(
+    "INSERT INTO booking_audit (tenant_id, booking_id, action, call_id, tool_call_id, phone_masked, before, "
+    "after) VALUES (:t, :i, :a, :c, :k, :p, :before, :after) RETURNING id"
+).bindparams(bindparam("before", type_=JSONB), bindparam("after", type_=JSONB))
+
+
+def _hold_ended(tenant_id: int, hold: Booking, action: str, call_id: str | None,
+                tool_call_id: str | None) -> dict[str, Any]:
+    """The audit row of a hold that stopped being held (expired, released, replaced): one idiom for all."""
+    return {"t": tenant_id, "i": hold.id, "a": action, "c": call_id, "k": tool_call_id, "p": mask_phone(hold.phone),
+            "before": {**hold.snapshot(), "status": "held"}, "after": hold.snapshot()}
 
 
 def _day_key(day: date) -> int:
@@ -44,9 +63,8 @@ class BookingsUowMixin(UowBase):
 
     _SQL_BUSY = text(
         "SELECT resource_id, starts_at, ends_at FROM bookings "
-        "WHERE tenant_id = :t AND resource_id = ANY(:rids) AND status IN ('held', 'booked') "
-        "AND tstzrange(starts_at, ends_at) && tstzrange(:a, :b) "
-        "AND (status = 'booked' OR hold_expires_at > :now) ORDER BY resource_id, starts_at"
+        "WHERE tenant_id = :t AND resource_id = ANY(:rids) "
+        f"AND tstzrange(starts_at, ends_at) && tstzrange(:a, :b) AND {_LIVE} ORDER BY resource_id, starts_at"
     ).bindparams(bindparam("rids", type_=ARRAY(BIGINT)))
 
     async def busy(self, resource_ids: list[int], start: datetime, end: datetime, now: datetime) -> Busy:
@@ -68,7 +86,7 @@ class BookingsUowMixin(UowBase):
     _SQL_LOCK = text("SELECT pg_advisory_xact_lock(CAST(:r AS integer), CAST(:d AS integer))")
     _SQL_RETIRE = text(
         f"UPDATE bookings SET status = 'expired', updated_at = :now "
-        f"WHERE tenant_id = :t AND resource_id = :r AND status = 'held' AND hold_expires_at <= :now "
+        f"WHERE tenant_id = :t AND resource_id = :r AND {_EXPIRED_HOLD} "
         f"AND tstzrange(starts_at, ends_at) && tstzrange(:a, :b) RETURNING {_BOOKING_COLS}")
 
     async def _claim_time(self, resource_id: int, day: date, start: datetime, end: datetime, now: datetime,
@@ -81,8 +99,7 @@ class BookingsUowMixin(UowBase):
                 await self._conn.execute(self._SQL_LOCK, {"r": resource_id, "d": _day_key(day)})
                 for row in await self._all(self._SQL_RETIRE, r=resource_id, a=start, b=end, now=now):
                     old = _booking(row)
-                    await self.audit(old.id, "expired", old.call_id, None, old.phone,
-                                     {**old.snapshot(), "status": "held"}, old.snapshot())
+                    await self._conn.execute(_SQL_AUDIT, _hold_ended(self.tenant_id, old, "expired", old.call_id, None))
                 return _booking(await self._first(stmt, r=resource_id, a=start, b=end, now=now, **params))
         except DBAPIError as e:
             if getattr(e.orig, "sqlstate", None) in _TAKEN_SQLSTATES:
@@ -156,22 +173,23 @@ class BookingsUowMixin(UowBase):
     async def set_hold_customer(self, hold_id: int, name: str | None, phone: str | None) -> None:
         await self._first(self._SQL_HOLD_CUSTOMER, i=hold_id, n=name, p=phone)
 
-    _SQL_AUDIT = text(
-        "INSERT INTO booking_audit (tenant_id, booking_id, action, call_id, tool_call_id, phone_masked, before, "
-        "after) VALUES (:t, :i, :a, :c, :k, :p, :before, :after) RETURNING id"
-    ).bindparams(bindparam("before", type_=JSONB), bindparam("after", type_=JSONB))
+    async def audit_hold_ended(self, hold: Booking, action: str, call_id: str | None,
+                               tool_call_id: str | None) -> None:
+        """Audit a hold that stopped being held (`hold` as it is now: expired, released or replaced)."""
+        assert self._conn is not None
+        await self._conn.execute(_SQL_AUDIT, _hold_ended(self.tenant_id, hold, action, call_id, tool_call_id))
 
     async def audit(self, booking_id: int, action: str, call_id: str | None, tool_call_id: str | None,
                     phone: str | None, before: dict | None, after: dict | None) -> int:
-        return await self._scalar_one(self._SQL_AUDIT, i=booking_id, a=action, c=call_id, k=tool_call_id,
-                                      p=("***" + phone[-4:]) if phone else None, before=before, after=after)
+        return await self._scalar_one(_SQL_AUDIT, i=booking_id, a=action, c=call_id, k=tool_call_id,
+                                      p=mask_phone(phone), before=before, after=after)
 
 
 class BookingsStoreMixin(StoreBase):
     """SqlStore's bookings: the hold sweeper's side, across tenants."""
 
     _SQL_EXPIRE_HOLDS = text(
-        f"UPDATE bookings SET status = 'expired', updated_at = :now WHERE status = 'held' AND hold_expires_at <= :now "
+        f"UPDATE bookings SET status = 'expired', updated_at = :now WHERE {_EXPIRED_HOLD} "
         f"AND (CAST(:t AS bigint) IS NULL OR tenant_id = :t) AND (CAST(:i AS bigint) IS NULL OR id = :i) "
         f"RETURNING tenant_id, {_BOOKING_COLS}")
 
@@ -182,8 +200,6 @@ class BookingsStoreMixin(StoreBase):
             for r in rows:
                 columns = dict(r._mapping)
                 tenant_id = columns.pop("tenant_id")
-                b = Booking(**columns)
-                await conn.execute(BookingsUowMixin._SQL_AUDIT, {
-                    "t": tenant_id, "i": b.id, "a": "expired", "c": b.call_id, "k": None, "p": None,
-                    "before": {**b.snapshot(), "status": "held"}, "after": b.snapshot()})
+                hold = Booking(**columns)
+                await conn.execute(_SQL_AUDIT, _hold_ended(tenant_id, hold, "expired", hold.call_id, None))
         return len(rows)
