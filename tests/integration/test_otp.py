@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 import structlog
 
-from domain.otp import normalize_code
 from frontdesk import logs
 from workers import otp
 from workers.runtime import Resources, install
@@ -33,22 +32,6 @@ async def _deliver(db, tenant_id: int, texts: RecordingSms) -> str:
     await otp.send_code(tenant_id, cid, sms_id)
     assert len(texts.sent) == before + 1
     return re.search(r"\b(\d{6})\b", texts.sent[-1][2]).group(1)
-
-
-@pytest.mark.parametrize("spoken", ["123456", "1 2 3 4 5 6", "123-456", "one two three four five six",
-                                    "One, two, three. Four five six", 123456, "one double two three four five"])
-def test_codes_are_read_however_they_are_said(spoken):
-    assert normalize_code(spoken) in ("123456", "122345")
-
-
-def test_a_code_sent_as_a_number_keeps_its_leading_zeros():
-    assert normalize_code(12345) == "012345"
-
-
-@pytest.mark.parametrize("spoken", ["12345", "1234567", "abc", "", None, 1234567, True,
-                                    "one two three four five sixty"])
-def test_things_that_are_not_codes_are_refused(spoken):
-    assert normalize_code(spoken) is None
 
 
 async def test_reserve_atomic_texts_a_code_and_verify_books_at_once(make_tenant, caller_for, db, texts):

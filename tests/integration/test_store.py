@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from domain.tenant_config import TenantConfigError, load_tenant_file, parse_tenant
+from domain.tenant_config import TenantConfigError, parse_tenant
 from tests.conftest import DEFAULT_NOW, TEST_SECRET_KEY, clinic_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,7 +123,3 @@ async def test_tenant_apply_cli_reports_every_bad_field_and_applies_nothing(data
     again = _cli("tenant", "apply", str(ROOT / "examples" / "demo-clinic.toml"), env=env)
     assert "bright-smile unchanged" in again.stdout
 
-
-def test_the_demo_clinic_file_is_valid():
-    spec = load_tenant_file(ROOT / "examples" / "demo-clinic.toml", {})
-    assert spec.slug == "bright-smile" and spec.timezone == "America/New_York"
