@@ -11,33 +11,54 @@ from pathlib import Path
 
 import pytest
 
+from domain.store import SqlStore, make_engine
 from domain.tenant_config import TenantConfigError, parse_tenant
+from frontdesk.settings import sqlalchemy_url
 from tests.conftest import DEFAULT_NOW, TEST_SECRET_KEY, clinic_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_racing_one_hundred_transactions_for_one_slot_leaves_exactly_one_hold(make_tenant, store, db):
-    """Straight at the store, no HTTP: the advisory lock plus the exclusion constraint give one winner and no
+#: contenders in the race below, each on its own PostgreSQL connection and transaction
+RACERS = 100
+
+
+async def test_racing_one_hundred_transactions_for_one_slot_leaves_exactly_one_hold(make_tenant, db, database_url):
+    """Straight at the store, no HTTP: one hundred transactions, all open at once on their own connections,
+    try to hold the very same time; the advisory lock plus the exclusion constraint give one winner and no
     error (no deadlock surfaces, no 'nobody won')."""
     tenant = await make_tenant()
     rid, sid = db.execute("SELECT r.id, s.id FROM resources r JOIN services s USING (tenant_id) "
                           "WHERE r.tenant_id = %s LIMIT 1", (tenant.id,)).fetchone()
     start = datetime(2026, 3, 4, 15, 0, tzinfo=timezone.utc)
+    # a pool of its own, as large as the race: the shared store fixture's pool (60 + 10) would queue some
+    engine = make_engine(sqlalchemy_url(database_url), pool_size=RACERS, max_overflow=0)
+    racing = SqlStore(engine, TEST_SECRET_KEY)
+    all_in = asyncio.Barrier(RACERS)
+    checked_out: list[int] = []
 
     async def contender(i: int):
-        uow = store.uow(tenant.auth)
-        async with uow:
-            hold = await uow.try_hold(rid, sid, date(2026, 3, 4), start + timedelta(minutes=15 * (i % 2)),
-                                      start + timedelta(minutes=30 + 15 * (i % 2)), f"c{i}",
+        uow = racing.uow(tenant.auth)
+        async with uow:  # a connection of its own, transaction begun
+            await uow.stored_result(f"warm-up-{i}")  # the transaction really started on the server
+            await asyncio.wait_for(all_in.wait(), timeout=60)  # nobody tries before all hundred are open
+            checked_out.append(engine.pool.checkedout())
+            hold = await uow.try_hold(rid, sid, date(2026, 3, 4), start, start + timedelta(minutes=30), f"c{i}",
                                       DEFAULT_NOW + timedelta(minutes=10), DEFAULT_NOW)
             await uow.commit()
             return hold
 
-    results = await asyncio.gather(*[contender(i) for i in range(60)])
-    assert sum(r is not None for r in results) == 1
-    assert db.execute("SELECT count(*) FROM bookings WHERE tenant_id = %s AND status = 'held'",
-                      (tenant.id,)).fetchone()[0] == 1
+    try:
+        results = await asyncio.gather(*[contender(i) for i in range(RACERS)])
+    finally:
+        await engine.dispose()
+    assert max(checked_out) == RACERS  # all hundred transactions were open at the same moment
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1 and len(results) == RACERS
+    assert (winners[0].starts_at, winners[0].status) == (start, "held")
+    assert db.execute("SELECT count(*) FROM bookings WHERE tenant_id = %s", (tenant.id,)).fetchone()[0] == 1
+    assert db.execute("SELECT id, status, starts_at FROM bookings WHERE tenant_id = %s",
+                      (tenant.id,)).fetchone() == (winners[0].id, "held", start)
 
 
 async def test_applying_the_same_tenant_file_twice_changes_nothing(store, db):
