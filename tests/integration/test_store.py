@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import subprocess
 import sys
 from datetime import date, datetime, timedelta, timezone
@@ -13,8 +14,8 @@ import pytest
 
 from domain.store import SqlStore, make_engine
 from domain.tenant_config import TenantConfigError, parse_tenant
-from frontdesk.settings import sqlalchemy_url
-from tests.conftest import DEFAULT_NOW, TEST_SECRET_KEY, clinic_config
+from frontdesk.settings import Settings, sqlalchemy_url
+from tests.conftest import DEFAULT_NOW, TEST_SECRET_KEY, clinic_config, tool_calls_body
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,19 +104,31 @@ async def test_secrets_are_stored_only_as_keyed_hashes(make_tenant, db):
     assert hmac.new(TEST_SECRET_KEY.encode(), tenant.secret.encode(), hashlib.sha256).hexdigest() in row
 
 
-async def test_webhook_secret_env_is_read_at_apply_and_refreshed_when_the_server_starts(store, db):
+async def test_webhook_secret_env_is_read_at_apply_and_refreshed_when_the_server_starts(
+        store, db, database_url, aiohttp_client):
+    from webhook import create_app
+
+    env_name = f"CLINIC_SECRET_{secrets.token_hex(3).upper()}"
     data = clinic_config()
     del data["tenant"]["webhook_secret"]
-    data["tenant"]["webhook_secret_env"] = "CLINIC_SECRET"
-    with pytest.raises(TenantConfigError, match="CLINIC_SECRET is not set"):
+    data["tenant"]["webhook_secret_env"] = env_name
+    with pytest.raises(TenantConfigError, match=f"{env_name} is not set"):
         parse_tenant(data, "t", {})
-    spec = parse_tenant(data, "t", {"CLINIC_SECRET": "first-secret-long-enough"})
+    spec = parse_tenant(data, "t", {env_name: "first-secret-long-enough"})
     await store.apply_tenant(spec)
     assert await store.authenticate("first-secret-long-enough") is not None
-    changed = await store.refresh_env_secrets({"CLINIC_SECRET": "rotated-secret-long-enough"})
-    assert spec.slug in changed
-    assert await store.authenticate("first-secret-long-enough") is None
-    assert await store.authenticate("rotated-secret-long-enough") is not None
+
+    # a server started with the variable rotated builds its own store and re-hashes the secret on start-up
+    settings = Settings.from_env({"DATABASE_URL": database_url, "SECRET_KEY": TEST_SECRET_KEY,
+                                  env_name: "rotated-secret-long-enough"})
+    server = await aiohttp_client(create_app(settings, clock=lambda: DEFAULT_NOW))
+    body = tool_calls_body([("check_availability", {"date": "2026-03-04"}, "t1")])
+    rotated = await server.post("/vapi/webhook", json=body, headers={"X-Vapi-Secret": "rotated-secret-long-enough"})
+    assert rotated.status == 200, await rotated.text()
+    old = await server.post("/vapi/webhook", json=body, headers={"X-Vapi-Secret": "first-secret-long-enough"})
+    assert old.status == 401
+    assert db.execute("SELECT secret_hash FROM tenants WHERE slug = %s", (spec.slug,)).fetchone()[0] == \
+        store.secret_hash("rotated-secret-long-enough")
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
