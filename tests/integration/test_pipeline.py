@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import dramatiq
 import pytest
+from dramatiq.common import current_millis
 
 from domain.notify import STALE_SEND, SmsInFlight, SmsTransientError, deliver_sms
 from domain.store import SqlStore, make_engine
@@ -34,6 +35,25 @@ async def eventually(predicate, timeout: float = 15.0, what: str = "condition"):
         await asyncio.sleep(0.02)
 
 
+class Deliveries(dramatiq.Middleware):
+    """What a broker saw, with wall-clock milliseconds: enqueues (with their delay and eta), messages a
+    worker parked until their eta, and messages handed to an actor."""
+
+    def __init__(self) -> None:
+        self.enqueued: list[tuple[str, int | None, int | None]] = []  # (actor, delay ms, eta ms)
+        self.delayed: list[tuple[str, int]] = []  # (actor, eta ms)
+        self.started: list[tuple[str, tuple, int]] = []  # (actor, args, when ms)
+
+    def after_enqueue(self, broker, message, delay) -> None:
+        self.enqueued.append((message.actor_name, delay, message.options.get("eta")))
+
+    def before_delay_message(self, broker, message) -> None:
+        self.delayed.append((message.actor_name, message.options["eta"]))
+
+    def before_process_message(self, broker, message) -> None:
+        self.started.append((message.actor_name, tuple(message.args), current_millis()))
+
+
 class InProcessWorker:
     """A real Dramatiq worker on real Redis, in threads of this process, with its own database engine."""
 
@@ -41,6 +61,8 @@ class InProcessWorker:
         self.broker = build_broker(redis_url, namespace=namespace)
         self.broker.add_middleware(WorkerResources(lambda: Resources(
             SqlStore(make_engine(sqlalchemy_url(database_url), 5, 0), TEST_SECRET_KEY), sms, clock)))
+        self.deliveries = Deliveries()
+        self.broker.add_middleware(self.deliveries)
         for module in (confirmations, holds, otp):
             module.register(self.broker)
         self.worker = dramatiq.Worker(self.broker, worker_timeout=50, worker_threads=2)
@@ -151,7 +173,8 @@ async def test_with_redis_down_the_booking_succeeds_and_the_relay_delivers_the_t
     assert db.execute("SELECT status FROM sms_messages WHERE tenant_id = %s", (tenant.id,)).fetchone()[0] == "sent"
 
 
-async def test_twilio_5xx_is_retried_and_delivered_once(make_tenant, caller_for, store, db, clock, fake_twilio):
+async def test_a_twilio_5xx_leaves_the_text_retrying_and_the_next_attempt_sends_it_once(
+        make_tenant, caller_for, store, db, clock, fake_twilio):
     tenant = await make_tenant()
     await _book(caller_for(tenant))
     sms_id = _sms_rows(db, tenant.id)[0][0]
@@ -169,6 +192,31 @@ async def test_twilio_5xx_is_retried_and_delivered_once(make_tenant, caller_for,
         "+15555550123", "+15557010100", "https://frontdesk.example/twilio/status")
     row = db.execute("SELECT status, provider_sid, attempts FROM sms_messages WHERE id = %s", (sms_id,)).fetchone()
     assert row == ("sent", sent["sid"], 2)
+
+
+@pytest.mark.slow
+async def test_a_real_worker_retries_a_text_after_a_twilio_5xx_and_sends_it_once(
+        make_tenant, caller_for, store, db, clock, fake_twilio, redis_url, queue_namespace, database_url):
+    from domain.model import OutboxEntry
+
+    tenant = await make_tenant()
+    await _book(caller_for(tenant))
+    [row] = db.execute("SELECT id, queue, actor, args, eta FROM outbox WHERE tenant_id = %s AND actor = 'send_sms'",
+                       (tenant.id,))
+    sms_id = row[3][1]
+    twilio = TwilioSms("AC" + "0" * 32, "token", "+15557010100", api_base=fake_twilio.base_url)
+    fake_twilio.fail(503)
+    with InProcessWorker(redis_url, queue_namespace, database_url, twilio, clock) as worker:
+        publisher = Publisher(build_broker(redis_url, publisher=True, namespace=queue_namespace), store, clock)
+        assert await publisher.publish_now([OutboxEntry(*row)]) == [row[0]]
+        # send_sms's own retry policy (2 s minimum backoff) brings the job back; nobody re-publishes it
+        await eventually(lambda: len(fake_twilio.delivered) == 1, timeout=20, what="the retried text")
+        await eventually(lambda: db.execute("SELECT status FROM sms_messages WHERE id = %s",
+                                            (sms_id,)).fetchone()[0] == "sent", what="the text marked sent")
+    assert [s[:2] for s in worker.deliveries.started] == [("send_sms", (tenant.id, sms_id))] * 2
+    assert len(fake_twilio.requests) == 2
+    assert db.execute("SELECT status, provider_sid, attempts FROM sms_messages WHERE id = %s",
+                      (sms_id,)).fetchone() == ("sent", fake_twilio.delivered[0]["sid"], 2)
 
 
 async def test_twilio_21610_is_not_retried_and_is_recorded_as_opted_out(
@@ -215,19 +263,35 @@ async def test_the_hold_expiry_job_and_the_sweeper_release_holds_and_the_slot_is
                                      (int(first["hold_id"]),))] == ["held", "expired"]
 
 
-async def test_a_delayed_expire_hold_job_runs_on_a_real_worker(
+async def test_a_delayed_expire_hold_job_is_delivered_by_a_real_worker_after_its_eta_not_before(
         make_tenant, caller_for, store, db, clock, redis_url, queue_namespace, database_url):
+    from domain.model import OutboxEntry
+
     tenant = await make_tenant()
     held = await caller_for(tenant).tool("reserve_slot", {"start": "2026-03-04T10:00"}, call_id="a")
-    later = lambda: clock() + timedelta(minutes=11)  # noqa: E731 - the worker sees the hold as due
-    with InProcessWorker(redis_url, queue_namespace, database_url, RecordingSms(), later):
-        publisher = Publisher(build_broker(redis_url, publisher=True, namespace=queue_namespace), store, later)
-        entries = db.execute("SELECT id, queue, actor, args, eta FROM outbox WHERE tenant_id = %s", (tenant.id,))
-        from domain.model import OutboxEntry
-        await publisher.publish_now([OutboxEntry(*row) for row in entries])
+    hold_id = int(held["hold_id"])
+    [row] = db.execute("SELECT id, queue, actor, args, eta FROM outbox WHERE tenant_id = %s", (tenant.id,))
+    entry = OutboxEntry(*row)
+    assert (entry.actor, entry.args, entry.eta) == ("expire_hold", [tenant.id, hold_id],
+                                                     clock() + timedelta(minutes=10))
+    delay = timedelta(seconds=2)
+    # published 2 s before the hold's expires_at; the worker's clock says the hold is due whenever it runs,
+    # so only Dramatiq's delay keeps the job from running (and expiring the hold) early
+    with InProcessWorker(redis_url, queue_namespace, database_url, RecordingSms(), lambda: entry.eta) as worker:
+        broker = build_broker(redis_url, publisher=True, namespace=queue_namespace)
+        sent = Deliveries()
+        broker.add_middleware(sent)
+        publisher = Publisher(broker, store, lambda: entry.eta - delay)
+        assert await publisher.publish_now([entry]) == [entry.id]
+        [(actor, delay_ms, eta_ms)] = sent.enqueued
+        assert (actor, delay_ms) == ("expire_hold", 2000) and eta_ms is not None
         await eventually(lambda: db.execute("SELECT status FROM bookings WHERE id = %s",
-                                            (int(held["hold_id"]),)).fetchone()[0] == "expired",
+                                            (hold_id,)).fetchone()[0] == "expired",
                          what="the hold to expire")
+    assert worker.deliveries.delayed == [("expire_hold", eta_ms)]  # parked by the worker until its eta
+    [(actor, args, ran_at)] = worker.deliveries.started
+    assert (actor, args) == ("expire_hold", (tenant.id, hold_id))
+    assert ran_at >= eta_ms  # delivered after its eta, not before
 
 
 async def test_the_relay_stops_at_the_first_failure_and_leaves_the_rest_for_later(
