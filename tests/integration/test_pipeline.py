@@ -159,12 +159,16 @@ async def test_with_redis_down_the_booking_succeeds_and_the_relay_delivers_the_t
                              (tenant.id,)).fetchone()[0]
     assert unpublished == 2  # expire_hold and send_sms both wait in the outbox
 
+    # the relay is global: it also publishes what earlier tests left in the outbox, all in one round
+    pending = db.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()[0]
+    assert 2 <= pending <= 500  # one relay round takes up to 500 rows
+
     sms = RecordingSms()
     with InProcessWorker(redis_url, queue_namespace, database_url, sms, clock):
         live = Publisher(build_broker(redis_url, publisher=True, namespace=queue_namespace), store, clock)
         published, failed = await live.relay(grace_seconds=0)  # normally it leaves rows younger than 5 s
-        assert (published, failed) >= (2, 0)
-        # (the relay is global: it also publishes what earlier tests left in the outbox)
+        assert (published, failed) == (pending, 0)
+        assert db.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()[0] == 0
         mine = lambda: [s for s in sms.sent if s[0] == tenant.slug]  # noqa: E731
         await eventually(lambda: len(mine()) == 1, what="the confirmation text")
         again, _ = await live.relay(grace_seconds=0)  # nothing left to publish: nothing sent twice
@@ -250,7 +254,12 @@ async def test_the_hold_expiry_job_and_the_sweeper_release_holds_and_the_slot_is
         now["t"] = clock() + timedelta(minutes=10)
         assert await holds.expire_hold(tenant.id, int(first["hold_id"])) == 1
         assert await holds.expire_hold(tenant.id, int(first["hold_id"])) == 0  # idempotent
-        assert await holds.sweep_expired_holds() >= 1  # the other one, missed by its job (the sweep is global)
+        # the other one, missed by its job; the sweep is global, so it also takes earlier tests' due holds
+        due = db.execute("SELECT count(*) FROM bookings WHERE status = 'held' AND hold_expires_at <= %s",
+                         (now["t"],)).fetchone()[0]
+        assert due >= 1
+        assert await holds.sweep_expired_holds() == due
+        assert await holds.sweep_expired_holds() == 0
     finally:
         install(None)
     statuses = db.execute("SELECT status FROM bookings WHERE id = ANY(%s) ORDER BY id",
@@ -297,27 +306,43 @@ async def test_a_delayed_expire_hold_job_is_delivered_by_a_real_worker_after_its
 async def test_the_relay_stops_at_the_first_failure_and_leaves_the_rest_for_later(
         make_tenant, caller_for, store, db, clock):
     tenant = await make_tenant()
-    await _book(caller_for(tenant))
+    await _book(caller_for(tenant))  # two rows of its own; the relay is global and goes oldest first
+    pending = "SELECT id, publish_attempts FROM outbox WHERE published_at IS NULL ORDER BY id"
+    before = db.execute(pending).fetchall()
+    assert len(before) >= 2
     dead = Publisher(build_broker("redis://127.0.0.1:1/0", publisher=True), store, clock)
     published, failed = await dead.relay(grace_seconds=0)
     assert (published, failed) == (0, 1)
-    assert db.execute("SELECT count(*) FROM outbox WHERE tenant_id = %s AND published_at IS NULL",
-                      (tenant.id,)).fetchone()[0] == 2
+    # only the first row was tried (one more attempt); the rest were not tried and all wait for later
+    (first_id, first_attempts), *rest = before
+    assert db.execute(pending).fetchall() == [(first_id, first_attempts + 1), *rest]
 
 
-async def test_pruning_keeps_unpublished_and_recent_rows(make_tenant, caller_for, store, db, clock):
+async def test_pruning_deletes_old_published_rows_and_old_results_and_keeps_unpublished_and_recent_ones(
+        make_tenant, caller_for, store, db, clock):
     from datetime import datetime, timezone
 
     tenant = await make_tenant()
-    await _book(caller_for(tenant))
-    ids = [r[0] for r in db.execute("SELECT id FROM outbox WHERE tenant_id = %s ORDER BY id", (tenant.id,))]
-    old = datetime(2020, 1, 1, tzinfo=timezone.utc)
-    db.execute("UPDATE outbox SET published_at = %s WHERE id = %s", (old, ids[0]))  # published long ago
-    db.execute("UPDATE tool_results SET created_at = %s WHERE tenant_id = %s", (old, tenant.id))
-    outbox, results = await store.prune(datetime.now(timezone.utc))
-    assert outbox >= 1 and results >= 2
-    left = [r[0] for r in db.execute("SELECT id FROM outbox WHERE tenant_id = %s ORDER BY id", (tenant.id,))]
-    assert left == ids[1:]  # the unpublished one stays until the relay has published it
+    vapi = caller_for(tenant)
+    await _book(vapi, call_id="old", start="2026-03-04T10:00")
+    await _book(vapi, call_id="new", start="2026-03-04T11:00")
+    outbox_ids = "SELECT id FROM outbox WHERE tenant_id = %s ORDER BY id"
+    ids = [r[0] for r in db.execute(outbox_ids, (tenant.id,))]
+    assert len(ids) == 4  # a hold expiry and a text per booking
+    now = datetime.now(timezone.utc)
+    db.execute("UPDATE outbox SET published_at = %s WHERE id = %s", (now - timedelta(days=8), ids[0]))  # old
+    db.execute("UPDATE outbox SET published_at = %s WHERE id = %s", (now - timedelta(days=6), ids[1]))  # recent
+    db.execute("UPDATE tool_results SET created_at = %s WHERE tenant_id = %s AND call_id = 'old'",
+               (now - timedelta(days=31), tenant.id))
+    # pruning is global: earlier tests' rows published by the test clock (March 2026) go too
+    old_outbox = db.execute("SELECT count(*) FROM outbox WHERE published_at < %s",
+                            (now - timedelta(days=7),)).fetchone()[0]
+    old_results = db.execute("SELECT count(*) FROM tool_results WHERE created_at < %s",
+                             (now - timedelta(days=30),)).fetchone()[0]
+    assert await store.prune(now) == (old_outbox, old_results)
+    assert [r[0] for r in db.execute(outbox_ids, (tenant.id,))] == ids[1:]  # recent and unpublished stay
+    assert [r[0] for r in db.execute("SELECT DISTINCT call_id FROM tool_results WHERE tenant_id = %s",
+                                     (tenant.id,))] == ["new"]
 
 
 async def test_the_clock_relays_what_was_never_published_and_enqueues_the_sweeper(
@@ -339,6 +364,21 @@ async def test_the_clock_relays_what_was_never_published_and_enqueues_the_sweepe
     finally:
         stop.set()
         await asyncio.wait_for(clock_task, 10)
-    queued = redis_lib.Redis.from_url(redis_url)
-    assert queued.llen(f"{queue_namespace}:confirmations") >= 1  # the confirmation job
-    assert queued.llen(f"{queue_namespace}:holds") >= 1  # the sweeper
+    (sms_id,) = db.execute("SELECT id FROM sms_messages WHERE tenant_id = %s", (tenant.id,)).fetchone()
+    (hold_id,) = db.execute("SELECT id FROM bookings WHERE tenant_id = %s", (tenant.id,)).fetchone()
+    queued = _queued(redis_lib.Redis.from_url(redis_url), queue_namespace)
+    # the relay is global, so earlier tests' leftovers are queued too; this tenant's jobs are there once each
+    assert queued["confirmations"].count(("send_sms", (tenant.id, sms_id))) == 1
+    assert queued["holds"].count(("expire_hold", (tenant.id, hold_id))) == 1
+    assert queued["holds"].count(("sweep_expired_holds", ())) == 1
+
+
+def _queued(redis, namespace: str) -> dict[str, list[tuple[str, tuple]]]:
+    """(actor, args) of every message waiting in each ready queue of a namespace."""
+    found = {}
+    for queue in ("confirmations", "holds"):
+        ids = redis.lrange(f"{namespace}:{queue}", 0, -1)
+        bodies = redis.hmget(f"{namespace}:{queue}.msgs", ids) if ids else []
+        messages = [dramatiq.Message.decode(b) for b in bodies]
+        found[queue] = [(m.actor_name, tuple(m.args)) for m in messages]
+    return found
