@@ -101,9 +101,10 @@ async def test_a_30_minute_service_overlapping_a_booking_is_refused_and_back_to_
 
     overlapping = await vapi.tool("reserve_slot", {"start": "2026-03-04T10:15"}, call_id="second")
     assert overlapping["ok"] is False and overlapping["code"] == "slot_taken"
-    assert 1 <= len(overlapping["alternatives"]) <= 3
-    assert all(a["start"] not in ("2026-03-04T10:00:00-05:00", "2026-03-04T10:15:00-05:00")
-               for a in overlapping["alternatives"])
+    # 09:45, 10:00 and 10:15 would overlap 10:00-10:30; the three nearest to 10:15 that do not are 10:30,
+    # 10:45 and, of 09:30 and 11:00 (both 45 minutes away), the earlier one
+    assert [a["start"] for a in overlapping["alternatives"]] == [
+        "2026-03-04T09:30:00-05:00", "2026-03-04T10:30:00-05:00", "2026-03-04T10:45:00-05:00"]
 
     earlier = await vapi.tool("reserve_slot", {"start": "2026-03-04T09:45"}, call_id="third")
     assert earlier["ok"] is False and earlier["code"] == "slot_taken"  # 09:45-10:15 overlaps too
@@ -117,8 +118,9 @@ async def test_a_30_minute_service_overlapping_a_booking_is_refused_and_back_to_
     assert active == 3
 
 
-async def test_times_outside_hours_in_the_past_or_off_grain_are_refused_with_alternatives(make_tenant, caller_for):
-    tenant = await make_tenant()
+async def test_times_outside_hours_in_the_past_too_soon_off_grain_or_too_far_are_refused_each_with_its_reason(
+        make_tenant, caller_for):
+    tenant = await make_tenant(min_notice_minutes=120)  # now is 08:00 local: nothing before 10:00 today
     vapi = caller_for(tenant)
     night = await vapi.tool("reserve_slot", {"start": "2026-03-04T20:00"})
     assert night["code"] == "outside_hours" and night["alternatives"]
@@ -126,8 +128,9 @@ async def test_times_outside_hours_in_the_past_or_off_grain_are_refused_with_alt
     assert late["code"] == "outside_hours"
     past = await vapi.tool("reserve_slot", {"start": "2026-03-01T10:00"})
     assert past["code"] == "in_the_past"
-    soon = await vapi.tool("reserve_slot", {"start": "2026-03-02T08:30"})
-    assert soon["code"] in ("too_soon", "outside_hours")
+    soon = await vapi.tool("reserve_slot", {"start": "2026-03-02T09:30"})  # open, on the grain, but too soon
+    assert soon["code"] == "too_soon"
+    assert soon["alternatives"][0]["start"] == "2026-03-02T10:00:00-05:00"
     off = await vapi.tool("reserve_slot", {"start": "2026-03-04T10:07"})
     assert off["code"] == "off_grain"
     far = await vapi.tool("reserve_slot", {"start": "2026-09-01T10:00"})

@@ -86,6 +86,21 @@ def test_frontdesk_dev_without_database_url_serves_the_printed_curl(tmp_path):
     assert code not in out_path.read_text()  # the server, worker and clock logs never carry the code
 
 
+def _server_children(pid: int) -> list[int]:
+    """Pids of the `serve` process's children that are web servers (multiprocessing spawn children; the
+    resource tracker multiprocessing also starts is not one)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            except FileNotFoundError:
+                continue
+            if b"spawn_main" in cmdline:
+                found.append(int(child))
+    return sorted(found)
+
+
 @pytest.mark.slow
 def test_frontdesk_serve_with_two_processes_answers_and_stops_cleanly(database_url, tmp_path):
     port = _free_port()
@@ -104,6 +119,8 @@ def test_frontdesk_serve_with_two_processes_answers_and_stops_cleanly(database_u
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_for(f"http://127.0.0.1:{port}/readyz", proc, timeout=60)
+        servers = _server_children(proc.pid)
+        assert len(servers) == 2, servers  # two server processes share the port
         from frontdesk.cli import demo_request
 
         for i in range(4):  # several connections: the kernel spreads them over both processes
@@ -123,3 +140,4 @@ def test_frontdesk_serve_with_two_processes_answers_and_stops_cleanly(database_u
             raise
         out.close()
     assert proc.returncode == 0, (tmp_path / "serve.out").read_text()[-2000:]
+    assert [pid for pid in servers if Path(f"/proc/{pid}").exists()] == []  # no server left behind

@@ -69,8 +69,11 @@ def _start_worker(env: dict, log_path: Path) -> subprocess.Popen:
 
 @pytest.mark.slow
 async def test_a_worker_killed_mid_send_loses_nothing_another_worker_sends_the_text_once(
-        aiohttp_client, make_tenant, store, clock, database_url, redis_url, queue_namespace, fake_twilio, tmp_path):
+        aiohttp_client, make_tenant, store, db, clock, database_url, redis_url, queue_namespace, fake_twilio,
+        tmp_path):
     import asyncio
+
+    import redis as redis_lib
 
     from webhook import create_app
 
@@ -97,6 +100,13 @@ async def test_a_worker_killed_mid_send_loses_nothing_another_worker_sends_the_t
         second = _start_worker(env, tmp_path / "worker.log")
         # redelivered after the dead worker's heartbeat lapses (15 s), then sent once the claim is stale (45 s)
         await eventually(lambda: len(fake_twilio.delivered) == 1, timeout=120, what="the text from the new worker")
+        # settled: the text is marked sent and the job acknowledged (its message gone from Redis), so nothing
+        # can send it again after the workers stop
+        redis = redis_lib.Redis.from_url(redis_url)
+        await eventually(lambda: db.execute("SELECT status FROM sms_messages WHERE tenant_id = %s",
+                                            (tenant.id,)).fetchone()[0] == "sent"
+                         and redis.hlen(f"{queue_namespace}:confirmations.msgs") == 0,
+                         timeout=30, what="the send job to be acknowledged")
     finally:
         for proc in (first, second):
             if proc is not None and proc.poll() is None:
@@ -105,4 +115,6 @@ async def test_a_worker_killed_mid_send_loses_nothing_another_worker_sends_the_t
                     proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
+    # two requests reached Twilio: the killed worker's (never answered) and the new worker's, which got through
+    assert len(fake_twilio.requests) == 2
     assert len(fake_twilio.delivered) == 1 and fake_twilio.delivered[0]["To"] == "+15555550123"

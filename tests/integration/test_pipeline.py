@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import dramatiq
 import pytest
+from dramatiq.common import current_millis
 
 from domain.notify import STALE_SEND, SmsInFlight, SmsTransientError, deliver_sms
 from frontdesk.outbox import Publisher
@@ -35,6 +36,25 @@ async def eventually(predicate, timeout: float = 15.0, what: str = "condition"):
         await asyncio.sleep(0.02)
 
 
+class Deliveries(dramatiq.Middleware):
+    """What a broker saw, with wall-clock milliseconds: enqueues (with their delay and eta), messages a
+    worker parked until their eta, and messages handed to an actor."""
+
+    def __init__(self) -> None:
+        self.enqueued: list[tuple[str, int | None, int | None]] = []  # (actor, delay ms, eta ms)
+        self.delayed: list[tuple[str, int]] = []  # (actor, eta ms)
+        self.started: list[tuple[str, tuple, int]] = []  # (actor, args, when ms)
+
+    def after_enqueue(self, broker, message, delay) -> None:
+        self.enqueued.append((message.actor_name, delay, message.options.get("eta")))
+
+    def before_delay_message(self, broker, message) -> None:
+        self.delayed.append((message.actor_name, message.options["eta"]))
+
+    def before_process_message(self, broker, message) -> None:
+        self.started.append((message.actor_name, tuple(message.args), current_millis()))
+
+
 class InProcessWorker:
     """A real Dramatiq worker on real Redis, in threads of this process, with its own database engine."""
 
@@ -42,6 +62,8 @@ class InProcessWorker:
         # the broker `frontdesk worker` runs, with this test's SMS sender and clock
         self.broker = workers.main.build(Settings(redis_url=redis_url, queue_namespace=namespace), lambda: Resources(
             SqlStore(make_engine(sqlalchemy_url(database_url), 5, 0), TEST_SECRET_KEY), sms, clock))
+        self.deliveries = Deliveries()
+        self.broker.add_middleware(self.deliveries)
         self.worker = dramatiq.Worker(self.broker, worker_timeout=50, worker_threads=2)
 
     def __enter__(self):
@@ -139,12 +161,16 @@ async def test_with_redis_down_the_booking_succeeds_and_the_relay_delivers_the_t
                              (tenant.id,)).fetchone()[0]
     assert unpublished == 2  # expire_hold and send_sms both wait in the outbox
 
+    # the relay is global: it also publishes what earlier tests left in the outbox, all in one round
+    pending = db.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()[0]
+    assert 2 <= pending <= 500  # one relay round takes up to 500 rows
+
     sms = RecordingSms()
     with InProcessWorker(redis_url, queue_namespace, database_url, sms, clock):
         live = Publisher(build_broker(redis_url, publisher=True, namespace=queue_namespace), store, clock)
         published, failed = await live.relay(grace_seconds=0)  # normally it leaves rows younger than 5 s
-        assert (published, failed) >= (2, 0)
-        # (the relay is global: it also publishes what earlier tests left in the outbox)
+        assert (published, failed) == (pending, 0)
+        assert db.execute("SELECT count(*) FROM outbox WHERE published_at IS NULL").fetchone()[0] == 0
         mine = lambda: [s for s in sms.sent if s[0] == tenant.slug]  # noqa: E731
         await eventually(lambda: len(mine()) == 1, what="the confirmation text")
         again, _ = await live.relay(grace_seconds=0)  # nothing left to publish: nothing sent twice
@@ -153,7 +179,8 @@ async def test_with_redis_down_the_booking_succeeds_and_the_relay_delivers_the_t
     assert db.execute("SELECT status FROM sms_messages WHERE tenant_id = %s", (tenant.id,)).fetchone()[0] == "sent"
 
 
-async def test_twilio_5xx_is_retried_and_delivered_once(make_tenant, caller_for, store, db, clock, fake_twilio):
+async def test_a_twilio_5xx_leaves_the_text_retrying_and_the_next_attempt_sends_it_once(
+        make_tenant, caller_for, store, db, clock, fake_twilio):
     tenant = await make_tenant()
     await _book(caller_for(tenant))
     sms_id = _sms_rows(db, tenant.id)[0][0]
@@ -171,6 +198,31 @@ async def test_twilio_5xx_is_retried_and_delivered_once(make_tenant, caller_for,
         "+15555550123", "+15557010100", "https://frontdesk.example/twilio/status")
     row = db.execute("SELECT status, provider_sid, attempts FROM sms_messages WHERE id = %s", (sms_id,)).fetchone()
     assert row == ("sent", sent["sid"], 2)
+
+
+@pytest.mark.slow
+async def test_a_real_worker_retries_a_text_after_a_twilio_5xx_and_sends_it_once(
+        make_tenant, caller_for, store, db, clock, fake_twilio, redis_url, queue_namespace, database_url):
+    from domain.model import OutboxEntry
+
+    tenant = await make_tenant()
+    await _book(caller_for(tenant))
+    [row] = db.execute("SELECT id, queue, actor, args, eta FROM outbox WHERE tenant_id = %s AND actor = 'send_sms'",
+                       (tenant.id,))
+    sms_id = row[3][1]
+    twilio = TwilioSms("AC" + "0" * 32, "token", "+15557010100", api_base=fake_twilio.base_url)
+    fake_twilio.fail(503)
+    with InProcessWorker(redis_url, queue_namespace, database_url, twilio, clock) as worker:
+        publisher = Publisher(build_broker(redis_url, publisher=True, namespace=queue_namespace), store, clock)
+        assert await publisher.publish_now([OutboxEntry(*row)]) == [row[0]]
+        # send_sms's own retry policy (2 s minimum backoff) brings the job back; nobody re-publishes it
+        await eventually(lambda: len(fake_twilio.delivered) == 1, timeout=20, what="the retried text")
+        await eventually(lambda: db.execute("SELECT status FROM sms_messages WHERE id = %s",
+                                            (sms_id,)).fetchone()[0] == "sent", what="the text marked sent")
+    assert [s[:2] for s in worker.deliveries.started] == [("send_sms", (tenant.id, sms_id))] * 2
+    assert len(fake_twilio.requests) == 2
+    assert db.execute("SELECT status, provider_sid, attempts FROM sms_messages WHERE id = %s",
+                      (sms_id,)).fetchone() == ("sent", fake_twilio.delivered[0]["sid"], 2)
 
 
 async def test_twilio_21610_is_not_retried_and_is_recorded_as_opted_out(
@@ -204,7 +256,12 @@ async def test_the_hold_expiry_job_and_the_sweeper_release_holds_and_the_slot_is
         now["t"] = clock() + timedelta(minutes=10)
         assert await holds.expire_hold(tenant.id, int(first["hold_id"])) == 1
         assert await holds.expire_hold(tenant.id, int(first["hold_id"])) == 0  # idempotent
-        assert await holds.sweep_expired_holds() >= 1  # the other one, missed by its job (the sweep is global)
+        # the other one, missed by its job; the sweep is global, so it also takes earlier tests' due holds
+        due = db.execute("SELECT count(*) FROM bookings WHERE status = 'held' AND hold_expires_at <= %s",
+                         (now["t"],)).fetchone()[0]
+        assert due >= 1
+        assert await holds.sweep_expired_holds() == due
+        assert await holds.sweep_expired_holds() == 0
     finally:
         install(None)
     statuses = db.execute("SELECT status FROM bookings WHERE id = ANY(%s) ORDER BY id",
@@ -217,45 +274,77 @@ async def test_the_hold_expiry_job_and_the_sweeper_release_holds_and_the_slot_is
                                      (int(first["hold_id"]),))] == ["held", "expired"]
 
 
-async def test_a_delayed_expire_hold_job_runs_on_a_real_worker(
+async def test_a_delayed_expire_hold_job_is_delivered_by_a_real_worker_after_its_eta_not_before(
         make_tenant, caller_for, store, db, clock, redis_url, queue_namespace, database_url):
+    from domain.model import OutboxEntry
+
     tenant = await make_tenant()
     held = await caller_for(tenant).tool("reserve_slot", {"start": "2026-03-04T10:00"}, call_id="a")
-    later = lambda: clock() + timedelta(minutes=11)  # noqa: E731 - the worker sees the hold as due
-    with InProcessWorker(redis_url, queue_namespace, database_url, RecordingSms(), later):
-        publisher = Publisher(build_broker(redis_url, publisher=True, namespace=queue_namespace), store, later)
-        entries = db.execute("SELECT id, queue, actor, args, eta FROM outbox WHERE tenant_id = %s", (tenant.id,))
-        from domain.model import OutboxEntry
-        await publisher.publish_now([OutboxEntry(*row) for row in entries])
+    hold_id = int(held["hold_id"])
+    [row] = db.execute("SELECT id, queue, actor, args, eta FROM outbox WHERE tenant_id = %s", (tenant.id,))
+    entry = OutboxEntry(*row)
+    assert (entry.actor, entry.args, entry.eta) == ("expire_hold", [tenant.id, hold_id],
+                                                     clock() + timedelta(minutes=10))
+    delay = timedelta(seconds=2)
+    # published 2 s before the hold's expires_at; the worker's clock says the hold is due whenever it runs,
+    # so only Dramatiq's delay keeps the job from running (and expiring the hold) early
+    with InProcessWorker(redis_url, queue_namespace, database_url, RecordingSms(), lambda: entry.eta) as worker:
+        broker = build_broker(redis_url, publisher=True, namespace=queue_namespace)
+        sent = Deliveries()
+        broker.add_middleware(sent)
+        publisher = Publisher(broker, store, lambda: entry.eta - delay)
+        assert await publisher.publish_now([entry]) == [entry.id]
+        [(actor, delay_ms, eta_ms)] = sent.enqueued
+        assert (actor, delay_ms) == ("expire_hold", 2000) and eta_ms is not None
         await eventually(lambda: db.execute("SELECT status FROM bookings WHERE id = %s",
-                                            (int(held["hold_id"]),)).fetchone()[0] == "expired",
+                                            (hold_id,)).fetchone()[0] == "expired",
                          what="the hold to expire")
+    assert worker.deliveries.delayed == [("expire_hold", eta_ms)]  # parked by the worker until its eta
+    [(actor, args, ran_at)] = worker.deliveries.started
+    assert (actor, args) == ("expire_hold", (tenant.id, hold_id))
+    assert ran_at >= eta_ms  # delivered after its eta, not before
 
 
 async def test_the_relay_stops_at_the_first_failure_and_leaves_the_rest_for_later(
         make_tenant, caller_for, store, db, clock):
     tenant = await make_tenant()
-    await _book(caller_for(tenant))
+    await _book(caller_for(tenant))  # two rows of its own; the relay is global and goes oldest first
+    pending = "SELECT id, publish_attempts FROM outbox WHERE published_at IS NULL ORDER BY id"
+    before = db.execute(pending).fetchall()
+    assert len(before) >= 2
     dead = Publisher(build_broker("redis://127.0.0.1:1/0", publisher=True), store, clock)
     published, failed = await dead.relay(grace_seconds=0)
     assert (published, failed) == (0, 1)
-    assert db.execute("SELECT count(*) FROM outbox WHERE tenant_id = %s AND published_at IS NULL",
-                      (tenant.id,)).fetchone()[0] == 2
+    # only the first row was tried (one more attempt); the rest were not tried and all wait for later
+    (first_id, first_attempts), *rest = before
+    assert db.execute(pending).fetchall() == [(first_id, first_attempts + 1), *rest]
 
 
-async def test_pruning_keeps_unpublished_and_recent_rows(make_tenant, caller_for, store, db, clock):
+async def test_pruning_deletes_old_published_rows_and_old_results_and_keeps_unpublished_and_recent_ones(
+        make_tenant, caller_for, store, db, clock):
     from datetime import datetime, timezone
 
     tenant = await make_tenant()
-    await _book(caller_for(tenant))
-    ids = [r[0] for r in db.execute("SELECT id FROM outbox WHERE tenant_id = %s ORDER BY id", (tenant.id,))]
-    old = datetime(2020, 1, 1, tzinfo=timezone.utc)
-    db.execute("UPDATE outbox SET published_at = %s WHERE id = %s", (old, ids[0]))  # published long ago
-    db.execute("UPDATE tool_results SET created_at = %s WHERE tenant_id = %s", (old, tenant.id))
-    outbox, results = await store.prune(datetime.now(timezone.utc))
-    assert outbox >= 1 and results >= 2
-    left = [r[0] for r in db.execute("SELECT id FROM outbox WHERE tenant_id = %s ORDER BY id", (tenant.id,))]
-    assert left == ids[1:]  # the unpublished one stays until the relay has published it
+    vapi = caller_for(tenant)
+    await _book(vapi, call_id="old", start="2026-03-04T10:00")
+    await _book(vapi, call_id="new", start="2026-03-04T11:00")
+    outbox_ids = "SELECT id FROM outbox WHERE tenant_id = %s ORDER BY id"
+    ids = [r[0] for r in db.execute(outbox_ids, (tenant.id,))]
+    assert len(ids) == 4  # a hold expiry and a text per booking
+    now = datetime.now(timezone.utc)
+    db.execute("UPDATE outbox SET published_at = %s WHERE id = %s", (now - timedelta(days=8), ids[0]))  # old
+    db.execute("UPDATE outbox SET published_at = %s WHERE id = %s", (now - timedelta(days=6), ids[1]))  # recent
+    db.execute("UPDATE tool_results SET created_at = %s WHERE tenant_id = %s AND call_id = 'old'",
+               (now - timedelta(days=31), tenant.id))
+    # pruning is global: earlier tests' rows published by the test clock (March 2026) go too
+    old_outbox = db.execute("SELECT count(*) FROM outbox WHERE published_at < %s",
+                            (now - timedelta(days=7),)).fetchone()[0]
+    old_results = db.execute("SELECT count(*) FROM tool_results WHERE created_at < %s",
+                             (now - timedelta(days=30),)).fetchone()[0]
+    assert await store.prune(now) == (old_outbox, old_results)
+    assert [r[0] for r in db.execute(outbox_ids, (tenant.id,))] == ids[1:]  # recent and unpublished stay
+    assert [r[0] for r in db.execute("SELECT DISTINCT call_id FROM tool_results WHERE tenant_id = %s",
+                                     (tenant.id,))] == ["new"]
 
 
 async def test_the_clock_relays_what_was_never_published_and_enqueues_the_sweeper(
@@ -277,6 +366,21 @@ async def test_the_clock_relays_what_was_never_published_and_enqueues_the_sweepe
     finally:
         stop.set()
         await asyncio.wait_for(clock_task, 10)
-    queued = redis_lib.Redis.from_url(redis_url)
-    assert queued.llen(f"{queue_namespace}:confirmations") >= 1  # the confirmation job
-    assert queued.llen(f"{queue_namespace}:holds") >= 1  # the sweeper
+    (sms_id,) = db.execute("SELECT id FROM sms_messages WHERE tenant_id = %s", (tenant.id,)).fetchone()
+    (hold_id,) = db.execute("SELECT id FROM bookings WHERE tenant_id = %s", (tenant.id,)).fetchone()
+    queued = _queued(redis_lib.Redis.from_url(redis_url), queue_namespace)
+    # the relay is global, so earlier tests' leftovers are queued too; this tenant's jobs are there once each
+    assert queued["confirmations"].count(("send_sms", (tenant.id, sms_id))) == 1
+    assert queued["holds"].count(("expire_hold", (tenant.id, hold_id))) == 1
+    assert queued["holds"].count(("sweep_expired_holds", ())) == 1
+
+
+def _queued(redis, namespace: str) -> dict[str, list[tuple[str, tuple]]]:
+    """(actor, args) of every message waiting in each ready queue of a namespace."""
+    found = {}
+    for queue in ("confirmations", "holds"):
+        ids = redis.lrange(f"{namespace}:{queue}", 0, -1)
+        bodies = redis.hmget(f"{namespace}:{queue}.msgs", ids) if ids else []
+        messages = [dramatiq.Message.decode(b) for b in bodies]
+        found[queue] = [(m.actor_name, tuple(m.args)) for m in messages]
+    return found
