@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -288,6 +289,8 @@ class _Tenant(_Table):
     name: Text
     timezone: Annotated[Text, AfterValidator(_iana_zone)]
     country: Country = DEFAULT_COUNTRY
+    #: the clinic's own number, for patients to call; read in `country`, kept as E.164
+    phone: Text | None = None
     assistant_ids: tuple[Text, ...] = ()
     webhook_secret_env: EnvName | None = None
     webhook_secret: Secret | None = Field(None, repr=False, validate_default=True)
@@ -296,6 +299,21 @@ class _Tenant(_Table):
     require_otp: StrictBool = False
     booking_horizon_days: Whole = Field(DEFAULT_HORIZON_DAYS, ge=1, le=366)
     min_notice_minutes: Whole = Field(DEFAULT_MIN_NOTICE_MINUTES, ge=0, le=60 * 24 * 14)
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, phone: str | None, info: ValidationInfo) -> str | None:
+        """"(555) 701-0100" in "US" -> "+15557010100". A number without its area code is refused."""
+        if phone is None or "country" not in info.data:  # a wrong country is reported on its own
+            return phone
+        try:
+            number = phonenumbers.parse(phone, info.data["country"])
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or (phonenumbers.is_possible_number_with_reason(number)
+                              != phonenumbers.ValidationResult.IS_POSSIBLE):
+            raise _problem(f"{phone!r} is not a phone number; give the clinic's number with its area code")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
     @field_validator("webhook_secret_env")
     @classmethod
@@ -339,6 +357,7 @@ class TenantSpec:
     name: str
     timezone: str
     country: str
+    phone: str | None
     assistant_ids: tuple[str, ...]
     secret: str = field(repr=False)
     secret_env: str | None

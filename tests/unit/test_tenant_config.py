@@ -33,7 +33,8 @@ def test_a_minimal_file_gets_the_documented_defaults():
 
 
 def test_the_demo_clinic_loads():
-    assert load_tenant_file(ROOT / "examples" / "demo-clinic.toml", {}).slug == "bright-smile"
+    spec = load_tenant_file(ROOT / "examples" / "demo-clinic.toml", {})
+    assert (spec.slug, spec.phone) == ("bright-smile", "+15557010100")
 
 
 def test_opening_hours_are_kept_by_weekday_number_sorted():
@@ -138,9 +139,33 @@ def test_a_secret_from_the_environment_must_be_long_enough_too():
         "with python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"]
 
 
+@pytest.mark.parametrize("written, country, e164", [
+    ("+1 555 701 0100", "US", "+15557010100"),
+    ("(555) 701-0100", "US", "+15557010100"),
+    ("020 7946 0018", "GB", "+442079460018"),
+])
+def test_the_clinic_phone_is_read_in_its_country_and_kept_as_e164(written, country, e164):
+    assert parse_tenant(minimal(phone=written, country=country), "clinic.toml", {}).phone == e164
+
+
+def test_the_clinic_phone_is_optional():
+    assert parse_tenant(minimal(), "clinic.toml", {}).phone is None
+
+
+@pytest.mark.parametrize("written", ["701 0100", "call us", "12", ""])
+def test_a_clinic_phone_that_is_not_a_whole_number_is_refused(written):
+    found = problems(minimal(phone=written))
+    assert len(found) == 1 and found[0].startswith("tenant.phone: "), found
+    if written.strip():
+        assert found == [f"tenant.phone: {written!r} is not a phone number; give the clinic's number with its "
+                         "area code"]
+
+
 def test_the_fingerprint_changes_with_what_is_applied_and_only_then():
-    one = parse_tenant(minimal(name="Demo"), "clinic.toml", {})
-    same = parse_tenant(minimal(name=" Demo "), "clinic.toml", {})
-    other = parse_tenant(minimal(name="Demo 2"), "clinic.toml", {})
+    one = parse_tenant(minimal(phone="+1 555 701 0100"), "clinic.toml", {})
+    same = parse_tenant(minimal(phone="(555) 701-0100"), "clinic.toml", {})
+    other = parse_tenant(minimal(phone="+1 555 701 0199"), "clinic.toml", {})
+    renamed = parse_tenant(minimal(phone="+1 555 701 0100", name="Demo 2"), "clinic.toml", {})
     assert one.fingerprint("h") == same.fingerprint("h") != other.fingerprint("h")
+    assert renamed.fingerprint("h") != one.fingerprint("h")
     assert one.fingerprint("h") != one.fingerprint("another hash")
