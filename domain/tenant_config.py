@@ -1,4 +1,4 @@
-"""Tenants are configuration files: parse and validate a clinic's TOML into a TenantSpec.
+"""Tenants are configuration files: a clinic's TOML, declared as pydantic models and read into a TenantSpec.
 
 Every problem names the field it is about (`resources[0].hours.mon[1]`), and all problems are reported
 together, so a file is fixed in one pass and nothing is ever half-applied.
@@ -11,11 +11,30 @@ import json
 import os
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field
-from datetime import date, time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    WrapValidator,
+    field_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .model import WEEKDAYS
 from .otp import OtpPolicy
@@ -29,12 +48,12 @@ DEFAULT_COUNTRY = "US"
 #: a webhook secret shorter than this is refused: it is the clinic's only credential
 MIN_SECRET_LENGTH = 16
 
-_SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-_HOURS_RE = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
-_TENANT_KEYS = {
-    "slug", "name", "timezone", "country", "assistant_ids", "webhook_secret", "webhook_secret_env",
-    "hold_minutes", "slot_minutes", "require_otp", "booking_horizon_days", "min_notice_minutes",
-}
+_SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
+_COUNTRY_RE = re.compile(r"[A-Z]{2}")
+_E164_RE = re.compile(r"\+[1-9]\d{6,14}")
+_HOURS_RE = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
+_SHORT_SECRET = (f"must be at least {MIN_SECRET_LENGTH} characters; generate one with "
+                 "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'")
 
 
 class TenantConfigError(Exception):
@@ -50,42 +69,295 @@ class TenantConfigError(Exception):
         return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class ServiceSpec:
-    name: str
-    minutes: int
+# ---- the rules a value must follow ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ResourceSpec:
-    name: str
-    services: tuple[str, ...]
-    hours: dict[int, tuple[tuple[time, time], ...]]
+@dataclass
+class _Reading:
+    """What the validators of one file share: the environment that secrets are read from, and the names of
+    the [[services]] and [[resources]] read so far. Pydantic validates fields in their declared order
+    (services, resources, closures), so a later table can refer to them and a name listed twice is caught."""
+
+    environ: Mapping[str, str]
+    names: dict[str, set[str]] = field(default_factory=lambda: {"services": set(), "resources": set()})
 
 
-@dataclass(frozen=True)
-class ClosureSpec:
-    day: date
-    resource: str | None = None
+def _reading(info: ValidationInfo) -> _Reading | None:
+    return info.context if isinstance(info.context, _Reading) else None
+
+
+def _problem(message: str) -> PydanticCustomError:
+    """A problem reported as it is written (a validator's own words, not pydantic's)."""
+    return PydanticCustomError("tenant_file", message)
+
+
+def _rule(ok: Callable[[Any], object], message: str) -> AfterValidator:
+    """Refuses, with `message`, a value that `ok` says no to."""
+
+    def check(value: Any) -> Any:
+        if not ok(value):
+            raise _problem(message)
+        return value
+
+    return AfterValidator(check)
+
+
+def _iana_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America" is a directory of zones
+        raise _problem(f"{name!r} is not an IANA time zone such as \"America/New_York\"") from None
+    return name
+
+
+def _env_is_set(name: str, info: ValidationInfo) -> str:
+    reading = _reading(info)
+    if not (reading and reading.environ.get(name)):
+        raise _problem(f"the environment variable {name} is not set")
+    return name
+
+
+def _listed_once(kind: str) -> AfterValidator:
+    """The name of a [[services]] or [[resources]] entry: unique (ignoring case) among its kind."""
+
+    def check(name: str, info: ValidationInfo) -> str:
+        if (reading := _reading(info)) is not None:
+            if name.casefold() in reading.names[kind]:
+                raise _problem(f"{name!r} is listed twice")
+            reading.names[kind].add(name.casefold())
+        return name
+
+    return AfterValidator(check)
+
+
+def _one_of(kind: str) -> AfterValidator:
+    """A reference to a [[services]] or [[resources]] entry by its name (ignoring case)."""
+
+    def check(name: str, info: ValidationInfo) -> str:
+        if (reading := _reading(info)) is not None and name.casefold() not in reading.names[kind]:
+            raise _problem(f"{name!r} is not one of the [[{kind}]]")
+        return name
+
+    return AfterValidator(check)
+
+
+def _weekday(day: Any) -> int:
+    """"mon" -> 0 ... "sun" -> 6: the file names days, the spec numbers them as date.weekday() does."""
+    if isinstance(day, str) and day in WEEKDAYS:
+        return WEEKDAYS.index(day)
+    raise _problem(f"unknown day; use {', '.join(WEEKDAYS)}")
+
+
+def _time_range(text: Any) -> tuple[time, time]:
+    """"09:00-17:00" -> (09:00, 17:00)."""
+    m = _HOURS_RE.fullmatch(text.strip()) if isinstance(text, str) else None
+    if not m:
+        raise _problem(f"{text!r} should look like \"09:00-17:00\"")
+    h1, m1, h2, m2 = map(int, m.groups())
+    if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
+        raise _problem(f"{text!r} is not a valid time range (use 00:00-23:59)")
+    opens, closes = time(h1, m1), time(h2, m2)
+    if closes <= opens:
+        raise _problem(f"{text!r} ends before it starts")
+    return opens, closes
+
+
+def _day_hours(ranges: Any, handler: Callable[[Any], tuple]) -> tuple:
+    """A day's time ranges, sorted. Each is checked, and those that are right must not overlap: an overlap
+    is reported even when another range of the day is wrong, so the day is fixed in one pass."""
+    if not isinstance(ranges, list | tuple):
+        raise _problem('must be a list like ["09:00-12:00", "13:00-17:00"]')
+    try:
+        parsed, wrong = sorted(handler(ranges)), None
+    except ValidationError as e:
+        parsed, wrong = sorted(r for r in map(_right_or_none, ranges) if r), e
+    problems = [] if wrong is None else [
+        InitErrorDetails(type=PydanticCustomError(d["type"], d["msg"]), loc=d["loc"], input=d["input"])
+        for d in wrong.errors(include_url=False)
+    ]
+    if any(later[0] < earlier[1] for earlier, later in zip(parsed, parsed[1:])):
+        problems.append(InitErrorDetails(type=_problem("time ranges overlap"), input=ranges))
+    if problems:
+        raise ValidationError.from_exception_data("hours", problems)
+    return tuple(parsed)
+
+
+def _right_or_none(text: Any) -> tuple[time, time] | None:
+    try:
+        return _time_range(text)
+    except PydanticCustomError:
+        return None
+
+
+def _iso_date(value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):  # TOML's own 2026-12-25
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise _problem(f"{value!r} is not a date like \"2026-12-25\"")
+
+
+#: text, as every name and setting in the file: trimmed, not empty, at most 200 characters
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+#: a number as TOML writes it: 10, not 10.0, "10" or true
+Whole = Annotated[int, Strict()]
+Slug = Annotated[Text, _rule(_SLUG_RE.fullmatch, 'use 2-63 lowercase letters, digits and dashes, e.g. "bright-smile"')]
+Country = Annotated[Text, _rule(_COUNTRY_RE.fullmatch, 'use a two-letter country code such as "US" or "GB"')]
+SlotMinutes = Annotated[Whole, _rule(lambda m: 60 % m == 0, "must divide an hour evenly: 5, 10, 15, 20, 30 or 60")]
+Secret = Annotated[Text, _rule(lambda s: len(s) >= MIN_SECRET_LENGTH, f"the secret {_SHORT_SECRET}")]
+EnvName = Annotated[Text, AfterValidator(_env_is_set)]
+E164 = Annotated[Text, _rule(_E164_RE.fullmatch, 'must be an E.164 number such as "+15557010100"')]
+MessagingServiceSid = Annotated[Text, _rule(lambda s: s.startswith("MG"), "a Messaging Service SID starts with MG")]
+AccountSid = Annotated[Text, _rule(lambda s: s.startswith("AC"), "an Account SID starts with AC")]
+Weekday = Annotated[int, BeforeValidator(_weekday)]
+TimeRange = Annotated[tuple[time, time], BeforeValidator(_time_range)]
+DayHours = Annotated[tuple[TimeRange, ...], WrapValidator(_day_hours)]
+
+_GIVEN_WITH_A_PROBLEM = object()  # a field that failed its own check is missing from info.data, but was given
+
+
+# ---- the file, table by table --------------------------------------------------------------------------
+
+
+class _Table(BaseModel):
+    """A TOML table: a key it does not declare is refused (a misspelt key is a mistake, never ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServiceSpec(_Table):
+    """A [[services]] entry: something a caller can book, and how long it takes."""
+
+    name: Annotated[Text, _listed_once("services")]
+    minutes: Whole = Field(ge=5, le=8 * 60)
+
+
+class ResourceSpec(_Table):
+    """A [[resources]] entry: a provider, chair or room, the services it gives, and its weekly hours."""
+
+    name: Annotated[Text, _listed_once("resources")]
+    services: Annotated[tuple[Annotated[Text, _one_of("services")], ...],
+                        _rule(len, "must list at least one of the [[services]]")]
+    #: weekday (0 = Monday) -> local opening hours; the file writes { mon = ["09:00-12:00", "13:00-17:00"] }
+    hours: Annotated[dict[Weekday, DayHours], _rule(len, 'must give opening hours, e.g. { mon = ["09:00-17:00"] }')]
+
+
+class ClosureSpec(_Table):
+    """A [[closures]] entry: a day the clinic (or only `resource`) is closed."""
+
+    day: Annotated[date, BeforeValidator(_iso_date)] = Field(alias="date")
+    resource: Annotated[Text, _one_of("resources")] | None = None
     reason: str = ""
 
 
-@dataclass(frozen=True)
-class SmsSpec:
-    """How this clinic's texts are sent; anything unset falls back to the TWILIO_* settings."""
+class SmsSpec(_Table):
+    """[sms], optional: how this clinic's texts are sent; anything unset falls back to the TWILIO_* settings."""
 
-    from_number: str | None = None
-    messaging_service_sid: str | None = None
-    account_sid: str | None = None
-    auth_token_env: str | None = None
+    from_number: E164 | None = None
+    messaging_service_sid: MessagingServiceSid | None = None
+    #: this clinic's own Twilio account: the name of the environment variable holding its auth token...
+    auth_token_env: EnvName | None = None
+    #: ... and its Account SID, given together
+    account_sid: AccountSid | None = Field(None, validate_default=True)
+
+    @field_validator("account_sid")
+    @classmethod
+    def _given_with_its_token(cls, sid: str | None, info: ValidationInfo) -> str | None:
+        token_given = info.data.get("auth_token_env", _GIVEN_WITH_A_PROBLEM) is not None
+        if (sid is not None) != token_given:
+            raise _problem("give account_sid and auth_token_env together")
+        return sid
+
+
+class _Otp(_Table):
+    """[otp], optional: the one-time-code policy (read into an OtpPolicy, whose defaults are these)."""
+
+    code_ttl_seconds: Whole = Field(OtpPolicy.code_ttl_seconds, ge=60, le=1800)
+    max_attempts: Whole = Field(OtpPolicy.max_attempts, ge=1, le=10)
+    max_sends: Whole = Field(OtpPolicy.max_sends, ge=1, le=20)
+    send_window_seconds: Whole = Field(OtpPolicy.send_window_seconds, ge=60, le=86400)
+    resend_cooldown_seconds: Whole = Field(OtpPolicy.resend_cooldown_seconds, ge=0, le=600)
+
+
+class _Tenant(_Table):
+    """[tenant]: the clinic itself."""
+
+    slug: Slug
+    name: Text
+    timezone: Annotated[Text, AfterValidator(_iana_zone)]
+    country: Country = DEFAULT_COUNTRY
+    #: the clinic's own number, for patients to call; read in `country`, kept as E.164
+    phone: Text | None = None
+    assistant_ids: tuple[Text, ...] = ()
+    webhook_secret_env: EnvName | None = None
+    webhook_secret: Secret | None = Field(None, repr=False, validate_default=True)
+    hold_minutes: Whole = Field(DEFAULT_HOLD_MINUTES, ge=1, le=60)
+    slot_minutes: SlotMinutes = Field(DEFAULT_SLOT_MINUTES, ge=5, le=60)
+    require_otp: StrictBool = False
+    booking_horizon_days: Whole = Field(DEFAULT_HORIZON_DAYS, ge=1, le=366)
+    min_notice_minutes: Whole = Field(DEFAULT_MIN_NOTICE_MINUTES, ge=0, le=60 * 24 * 14)
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, phone: str | None, info: ValidationInfo) -> str | None:
+        """"(555) 701-0100" in "US" -> "+15557010100". A number without its area code is refused."""
+        if phone is None or "country" not in info.data:  # a wrong country is reported on its own
+            return phone
+        try:
+            number = phonenumbers.parse(phone, info.data["country"])
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or (phonenumbers.is_possible_number_with_reason(number)
+                              != phonenumbers.ValidationResult.IS_POSSIBLE):
+            raise _problem(f"{phone!r} is not a phone number; give the clinic's number with its area code")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    @field_validator("webhook_secret_env")
+    @classmethod
+    def _long_enough(cls, name: str | None, info: ValidationInfo) -> str | None:
+        reading = _reading(info)
+        if name is not None and reading is not None and len(reading.environ[name]) < MIN_SECRET_LENGTH:
+            raise _problem(f"the secret in {name} {_SHORT_SECRET}")
+        return name
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _exactly_one(cls, secret: str | None, info: ValidationInfo) -> str | None:
+        env_given = info.data.get("webhook_secret_env", _GIVEN_WITH_A_PROBLEM) is not None
+        if (secret is not None) == env_given:
+            raise _problem("give exactly one of webhook_secret or webhook_secret_env")
+        return secret
+
+
+class _TenantFile(_Table):
+    """A whole tenant file."""
+
+    tenant: _Tenant
+    # (not Field(min_length=1): pydantic counts only the entries that are right, so one wrong entry would
+    # also read as "no entries")
+    services: Annotated[tuple[ServiceSpec, ...], _rule(len, "at least one [[services]] entry is required")]
+    resources: Annotated[tuple[ResourceSpec, ...], _rule(len, "at least one [[resources]] entry is required")]
+    closures: tuple[ClosureSpec, ...] = ()
+    sms: SmsSpec = SmsSpec()
+    otp: _Otp = _Otp()
+
+
+# ---- what is applied -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class TenantSpec:
+    """A tenant file, checked, as SqlStore.apply_tenant stores it: the [tenant] settings, the other tables,
+    and the webhook secret itself (from the file, or from the environment variable `secret_env`)."""
+
     slug: str
     name: str
     timezone: str
     country: str
+    phone: str | None
     assistant_ids: tuple[str, ...]
     secret: str = field(repr=False)
     secret_env: str | None
@@ -100,14 +372,24 @@ class TenantSpec:
     sms: SmsSpec = SmsSpec()
     otp: OtpPolicy = OtpPolicy()
 
+    @classmethod
+    def _of(cls, file: _TenantFile, environ: Mapping[str, str]) -> TenantSpec:
+        settings = dict(file.tenant)  # the [tenant] fields, by name
+        secret, secret_env = settings.pop("webhook_secret"), settings.pop("webhook_secret_env")
+        return cls(**settings, secret=secret or environ[secret_env], secret_env=secret_env,
+                   services=file.services, resources=file.resources, closures=file.closures, sms=file.sms,
+                   otp=OtpPolicy(**dict(file.otp)))
+
     def fingerprint(self, secret_hash: str) -> str:
         """A digest of everything applied, so re-applying an unchanged file is a no-op."""
-        data = asdict(self)
-        data["secret"] = secret_hash
-        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+        data = _AS_JSON.dump_python(self, mode="json") | {"secret": secret_hash}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def load_tenant_file(path: str | Path, environ: dict[str, str] | None = None) -> TenantSpec:
+_AS_JSON = TypeAdapter(TenantSpec)
+
+
+def load_tenant_file(path: str | Path, environ: Mapping[str, str] | None = None) -> TenantSpec:
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -120,279 +402,58 @@ def load_tenant_file(path: str | Path, environ: dict[str, str] | None = None) ->
     return parse_tenant(data, str(path), os.environ if environ is None else environ)
 
 
-def parse_tenant(data: dict[str, Any], source: str, environ: dict[str, str]) -> TenantSpec:
-    p = _Problems()
-    unknown = set(data) - {"tenant", "services", "resources", "closures", "sms", "otp"}
-    for key in sorted(unknown):
-        p.add(key, "unknown section")
-    t = data.get("tenant")
-    if not isinstance(t, dict):
-        p.add("tenant", "the [tenant] table is required")
-        t = {}
-    for key in sorted(set(t) - _TENANT_KEYS):
-        p.add(f"tenant.{key}", "unknown field")
-
-    slug = p.string(t, "tenant.slug", required=True)
-    if slug and not _SLUG_RE.match(slug):
-        p.add("tenant.slug", "use 2-63 lowercase letters, digits and dashes, e.g. \"bright-smile\"")
-    name = p.string(t, "tenant.name", required=True)
-    tz_name = p.string(t, "tenant.timezone", required=True)
-    if tz_name:
-        try:
-            ZoneInfo(tz_name)
-        except (ZoneInfoNotFoundError, ValueError):
-            p.add("tenant.timezone", f"{tz_name!r} is not an IANA time zone such as \"America/New_York\"")
-    country = p.string(t, "tenant.country") or DEFAULT_COUNTRY
-    if not re.fullmatch(r"[A-Z]{2}", country):
-        p.add("tenant.country", "use a two-letter country code such as \"US\" or \"GB\"")
-
-    assistant_ids = t.get("assistant_ids", [])
-    if not isinstance(assistant_ids, list) or not all(isinstance(a, str) and a.strip() for a in assistant_ids):
-        p.add("tenant.assistant_ids", "must be a list of Vapi assistant id strings")
-        assistant_ids = []
-
-    secret, secret_env = "", None
-    has_secret, has_env = "webhook_secret" in t, "webhook_secret_env" in t
-    if has_secret == has_env:
-        p.add("tenant.webhook_secret", "give exactly one of webhook_secret or webhook_secret_env")
-    elif has_secret:
-        secret = p.string(t, "tenant.webhook_secret", required=True) or ""
-    else:
-        secret_env = p.string(t, "tenant.webhook_secret_env", required=True)
-        if secret_env:
-            secret = environ.get(secret_env, "")
-            if not secret:
-                p.add("tenant.webhook_secret_env", f"the environment variable {secret_env} is not set")
-    if secret and len(secret) < MIN_SECRET_LENGTH:
-        where = "tenant.webhook_secret" if has_secret else f"tenant.webhook_secret_env ({secret_env})"
-        p.add(where, f"the secret must be at least {MIN_SECRET_LENGTH} characters; generate one with "
-                     "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'")
-
-    hold = p.integer(t, "tenant.hold_minutes", DEFAULT_HOLD_MINUTES, 1, 60)
-    slot = p.integer(t, "tenant.slot_minutes", DEFAULT_SLOT_MINUTES, 5, 60)
-    if slot and 60 % slot:
-        p.add("tenant.slot_minutes", "must divide an hour evenly: 5, 10, 15, 20, 30 or 60")
-    horizon = p.integer(t, "tenant.booking_horizon_days", DEFAULT_HORIZON_DAYS, 1, 366)
-    notice = p.integer(t, "tenant.min_notice_minutes", DEFAULT_MIN_NOTICE_MINUTES, 0, 60 * 24 * 14)
-    require_otp = t.get("require_otp", False)
-    if not isinstance(require_otp, bool):
-        p.add("tenant.require_otp", "must be true or false")
-        require_otp = False
-
-    services = _services(data.get("services"), p)
-    service_names = {s.name.casefold() for s in services}
-    resources = _resources(data.get("resources"), service_names, p)
-    closures = _closures(data.get("closures"), {r.name.casefold() for r in resources}, p)
-    sms = _sms(data.get("sms"), environ, p)
-    otp = _otp(data.get("otp"), p)
-
-    if p.problems:
-        raise TenantConfigError(source, p.problems)
-    return TenantSpec(
-        slug=slug or "", name=name or "", timezone=tz_name or "", country=country,
-        assistant_ids=tuple(a.strip() for a in assistant_ids), secret=secret, secret_env=secret_env,
-        hold_minutes=hold, slot_minutes=slot, require_otp=require_otp, booking_horizon_days=horizon,
-        min_notice_minutes=notice, services=services, resources=resources, closures=closures, sms=sms, otp=otp,
-    )
+def parse_tenant(data: dict[str, Any], source: str, environ: Mapping[str, str]) -> TenantSpec:
+    try:
+        file = _TenantFile.model_validate(data, context=_Reading(environ))
+    except ValidationError as e:
+        raise TenantConfigError(source, [f"{_path(d['loc'])}: {_message(d)}"
+                                         for d in e.errors(include_url=False)]) from None
+    return TenantSpec._of(file, environ)
 
 
-def _otp(value: Any, p: _Problems) -> OtpPolicy:
-    if value is None:
-        return OtpPolicy()
-    if not isinstance(value, dict):
-        p.add("otp", "must be a table: [otp]")
-        return OtpPolicy()
-    limits = {"code_ttl_seconds": (60, 1800), "max_attempts": (1, 10), "max_sends": (1, 20),
-              "send_window_seconds": (60, 86400), "resend_cooldown_seconds": (0, 600)}
-    for key in sorted(set(value) - set(limits)):
-        p.add(f"otp.{key}", "unknown field")
-    defaults = OtpPolicy()
-    return OtpPolicy(**{k: p.integer(value, f"otp.{k}", getattr(defaults, k), lo, hi) for k, (lo, hi) in limits.items()})
+# ---- pydantic's errors in the file's words ---------------------------------------------------------------
+
+#: what a whole part of the file should be, said instead of pydantic's "Field required" or "Input should be..."
+_SECTIONS = {
+    "tenant": "the [tenant] table is required",
+    "services": "at least one [[services]] entry is required",
+    "resources": "at least one [[resources]] entry is required",
+    "closures": 'must be [[closures]] entries with a date = "YYYY-MM-DD"',
+    "sms": "must be a table: [sms]",
+    "otp": "must be a table: [otp]",
+}
+_MESSAGES = {
+    "missing": "is required",
+    "extra_forbidden": "unknown field",
+    "string_type": "must be text",
+    "string_too_short": "must be non-empty text",
+    "string_too_long": "is longer than {max_length} characters",
+    "int_type": "must be a whole number",
+    "bool_type": "must be true or false",
+    "greater_than_equal": "must be at least {ge}",
+    "less_than_equal": "must be at most {le}",
+    "tuple_type": "must be a list",
+    "dict_type": "must be a table",
+    "model_type": "must be a table",
+    "date_type": "must be a date",
+}
 
 
-def _sms(value: Any, environ: dict[str, str], p: _Problems) -> SmsSpec:
-    if value is None:
-        return SmsSpec()
-    if not isinstance(value, dict):
-        p.add("sms", "must be a table: [sms]")
-        return SmsSpec()
-    for key in sorted(set(value) - {"from_number", "messaging_service_sid", "account_sid", "auth_token_env"}):
-        p.add(f"sms.{key}", "unknown field")
-    from_number = p.string(value, "sms.from_number")
-    if from_number and not re.fullmatch(r"\+[1-9]\d{6,14}", from_number):
-        p.add("sms.from_number", "must be an E.164 number such as \"+15557010100\"")
-    service_sid = p.string(value, "sms.messaging_service_sid")
-    if service_sid and not service_sid.startswith("MG"):
-        p.add("sms.messaging_service_sid", "a Messaging Service SID starts with MG")
-    account_sid = p.string(value, "sms.account_sid")
-    if account_sid and not account_sid.startswith("AC"):
-        p.add("sms.account_sid", "an Account SID starts with AC")
-    token_env = p.string(value, "sms.auth_token_env")
-    if token_env and not environ.get(token_env):
-        p.add("sms.auth_token_env", f"the environment variable {token_env} is not set")
-    if (account_sid is None) != (token_env is None):
-        p.add("sms.account_sid", "give account_sid and auth_token_env together")
-    return SmsSpec(from_number, service_sid, account_sid, token_env)
-
-
-def _services(items: Any, p: _Problems) -> tuple[ServiceSpec, ...]:
-    if not isinstance(items, list) or not items:
-        p.add("services", "at least one [[services]] entry is required")
-        return ()
-    out, seen = [], set()
-    for i, s in enumerate(items):
-        where = f"services[{i}]"
-        if not isinstance(s, dict):
-            p.add(where, "must be a table with name and minutes")
+def _path(loc: tuple[str | int, ...]) -> str:
+    """('resources', 0, 'hours', 'mon', 1) -> 'resources[0].hours.mon[1]'."""
+    out = ""
+    for part in loc:
+        if part == "[key]":  # pydantic's marker for "the key itself, not its value"
             continue
-        for key in sorted(set(s) - {"name", "minutes"}):
-            p.add(f"{where}.{key}", "unknown field")
-        name = p.string(s, f"{where}.name", required=True)
-        minutes = p.integer(s, f"{where}.minutes", None, 5, 8 * 60)
-        if name:
-            if name.casefold() in seen:
-                p.add(f"{where}.name", f"{name!r} is listed twice")
-            seen.add(name.casefold())
-            if minutes:
-                out.append(ServiceSpec(name, minutes))
-    return tuple(out)
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out or "the file"
 
 
-def _resources(items: Any, service_names: set[str], p: _Problems) -> tuple[ResourceSpec, ...]:
-    if not isinstance(items, list) or not items:
-        p.add("resources", "at least one [[resources]] entry is required")
-        return ()
-    out, seen = [], set()
-    for i, r in enumerate(items):
-        where = f"resources[{i}]"
-        if not isinstance(r, dict):
-            p.add(where, "must be a table with name, services and hours")
-            continue
-        for key in sorted(set(r) - {"name", "services", "hours"}):
-            p.add(f"{where}.{key}", "unknown field")
-        name = p.string(r, f"{where}.name", required=True)
-        if name:
-            if name.casefold() in seen:
-                p.add(f"{where}.name", f"{name!r} is listed twice")
-            seen.add(name.casefold())
-        services = r.get("services")
-        if not isinstance(services, list) or not services or not all(isinstance(s, str) for s in services):
-            p.add(f"{where}.services", "must be a non-empty list of service names")
-            services = []
-        for s in services:
-            if s.casefold() not in service_names:
-                p.add(f"{where}.services", f"{s!r} is not one of the [[services]]")
-        hours = _hours(r.get("hours"), f"{where}.hours", p)
-        if name:
-            out.append(ResourceSpec(name, tuple(services), hours))
-    return tuple(out)
-
-
-def _hours(value: Any, where: str, p: _Problems) -> dict[int, tuple[tuple[time, time], ...]]:
-    if not isinstance(value, dict) or not value:
-        p.add(where, 'must give opening hours, e.g. { mon = ["09:00-17:00"] }')
-        return {}
-    out: dict[int, tuple[tuple[time, time], ...]] = {}
-    for key, ranges in value.items():
-        if key not in WEEKDAYS:
-            p.add(f"{where}.{key}", f"unknown day; use {', '.join(WEEKDAYS)}")
-            continue
-        if not isinstance(ranges, list):
-            p.add(f"{where}.{key}", 'must be a list like ["09:00-12:00", "13:00-17:00"]')
-            continue
-        parsed = []
-        for j, text in enumerate(ranges):
-            at = f"{where}.{key}[{j}]"
-            m = _HOURS_RE.match(text.strip()) if isinstance(text, str) else None
-            if not m:
-                p.add(at, f"{text!r} should look like \"09:00-17:00\"")
-                continue
-            h1, m1, h2, m2 = map(int, m.groups())
-            if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
-                p.add(at, f"{text!r} is not a valid time range (use 00:00-23:59)")
-                continue
-            opens, closes = time(h1, m1), time(h2, m2)
-            if closes <= opens:
-                p.add(at, f"{text!r} ends before it starts")
-                continue
-            parsed.append((opens, closes))
-        parsed.sort()
-        for (a_open, a_close), (b_open, _) in zip(parsed, parsed[1:]):
-            if b_open < a_close:
-                p.add(f"{where}.{key}", "time ranges overlap")
-        out[WEEKDAYS.index(key)] = tuple(parsed)
-    return out
-
-
-def _closures(items: Any, resource_names: set[str], p: _Problems) -> tuple[ClosureSpec, ...]:
-    if items is None:
-        return ()
-    if not isinstance(items, list):
-        p.add("closures", 'must be [[closures]] entries with a date = "YYYY-MM-DD"')
-        return ()
-    out = []
-    for i, c in enumerate(items):
-        where = f"closures[{i}]"
-        if not isinstance(c, dict):
-            p.add(where, "must be a table with a date")
-            continue
-        for key in sorted(set(c) - {"date", "resource", "reason"}):
-            p.add(f"{where}.{key}", "unknown field")
-        raw = c.get("date")
-        day: date | None = None
-        if isinstance(raw, date):
-            day = raw
-        elif isinstance(raw, str):
-            try:
-                day = date.fromisoformat(raw)
-            except ValueError:
-                pass
-        if day is None:
-            p.add(f"{where}.date", f"{raw!r} is not a date like \"2026-12-25\"")
-        resource = c.get("resource")
-        if resource is not None and (not isinstance(resource, str) or resource.casefold() not in resource_names):
-            p.add(f"{where}.resource", f"{resource!r} is not one of the [[resources]]")
-        reason = c.get("reason", "")
-        if not isinstance(reason, str):
-            p.add(f"{where}.reason", "must be text")
-            reason = ""
-        if day is not None:
-            out.append(ClosureSpec(day, resource, reason))
-    return tuple(out)
-
-
-class _Problems:
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def add(self, where: str, what: str) -> None:
-        self.problems.append(f"{where}: {what}")
-
-    def string(self, table: dict, where: str, required: bool = False) -> str | None:
-        key = where.rsplit(".", 1)[-1]
-        value = table.get(key)
-        if value is None:
-            if required:
-                self.add(where, "is required")
-            return None
-        if not isinstance(value, str) or not value.strip():
-            self.add(where, "must be non-empty text")
-            return None
-        if len(value) > 200:
-            self.add(where, "is longer than 200 characters")
-            return None
-        return value.strip()
-
-    def integer(self, table: dict, where: str, default: int | None, lo: int, hi: int) -> int:
-        key = where.rsplit(".", 1)[-1]
-        value = table.get(key, default)
-        if value is None:
-            self.add(where, "is required")
-            return 0
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.add(where, "must be a whole number")
-            return 0
-        if not lo <= value <= hi:
-            self.add(where, f"must be between {lo} and {hi}")
-            return 0
-        return value
+def _message(error: Any) -> str:
+    kind, loc = error["type"], error["loc"]
+    if kind == "tenant_file":
+        return error["msg"]
+    if len(loc) == 1:
+        return _SECTIONS.get(str(loc[0]), "unknown section")
+    template = _MESSAGES.get(kind)
+    return template.format(**error.get("ctx", {})) if template else error["msg"]
