@@ -28,6 +28,6 @@ def say_ending(e164: str) -> str:
 def written(e164: str, region: str) -> str:
     """How a number is written in a text: national format at home ('(555) 701-0100'), else international."""
     parsed = phonenumbers.parse(e164, region)
-    if phonenumbers.region_code_for_number(parsed) == region:
+    if parsed.country_code == phonenumbers.country_code_for_region(region):
         return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)

@@ -162,7 +162,7 @@ def _time_range(text: Any) -> tuple[time, time]:
     return opens, closes
 
 
-def _day_hours(ranges: Any, handler: Callable[[Any], tuple]) -> tuple:
+def _day_hours(ranges: Any, handler: Callable[[Any], tuple[Any, ...]]) -> tuple[Any, ...]:
     """A day's time ranges, sorted. Each is checked, and those that are right must not overlap: an overlap
     is reported even when another range of the day is wrong, so the day is fixed in one pass."""
     if not isinstance(ranges, list | tuple):
@@ -452,7 +452,7 @@ def _path(loc: tuple[str | int, ...]) -> str:
 def _message(error: Any) -> str:
     kind, loc = error["type"], error["loc"]
     if kind == "tenant_file":
-        return error["msg"]
+        return str(error["msg"])
     if len(loc) == 1:
         return _SECTIONS.get(str(loc[0]), "unknown section")
     template = _MESSAGES.get(kind)

@@ -113,7 +113,7 @@ class TenantsStoreMixin(StoreBase):
             tenant_id=t.id, slug=t.slug, name=t.name, tz=ZoneInfo(t.timezone), country=t.country,
             hold_minutes=t.hold_minutes, slot_minutes=t.slot_minutes, require_otp=t.require_otp,
             booking_horizon_days=t.booking_horizon_days, min_notice_minutes=t.min_notice_minutes,
-            services=services, resources=resources, closures=closures, version=t.config_version,
+            services=services, resources=resources, closures=closures, version=t.config_version, phone=t.phone,
             otp=OtpPolicy(code_ttl_seconds=t.otp_code_ttl_seconds, max_attempts=t.otp_max_attempts,
                           max_sends=t.otp_max_sends, send_window_seconds=t.otp_send_window_seconds,
                           resend_cooldown_seconds=t.otp_resend_cooldown_seconds),
@@ -147,7 +147,7 @@ class TenantsStoreMixin(StoreBase):
                 "hold": spec.hold_minutes, "slot": spec.slot_minutes, "otp": spec.require_otp,
                 "horizon": spec.booking_horizon_days, "notice": spec.min_notice_minutes, "fp": fingerprint,
                 "sms_from": spec.sms.from_number, "mss": spec.sms.messaging_service_sid,
-                "acct": spec.sms.account_sid, "tok": spec.sms.auth_token_env,
+                "acct": spec.sms.account_sid, "tok": spec.sms.auth_token_env, "phone": spec.phone,
                 **{f"otp_{k}": v for k, v in asdict(spec.otp).items()},
             }
             if row is None:
@@ -155,8 +155,9 @@ class TenantsStoreMixin(StoreBase):
                     "INSERT INTO tenants (slug, name, timezone, country, secret_hash, secret_env, assistant_ids, "
                     "hold_minutes, slot_minutes, require_otp, booking_horizon_days, min_notice_minutes, "
                     "config_fingerprint, sms_from, sms_messaging_service_sid, twilio_account_sid, "
-                    "twilio_auth_token_env, " + _OTP_COLUMNS + ") VALUES (:slug, :name, :tz, :country, :h, :env, :a, "
-                    ":hold, :slot, :otp, :horizon, :notice, :fp, :sms_from, :mss, :acct, :tok, " + _OTP_VALUES +
+                    "twilio_auth_token_env, phone, " + _OTP_COLUMNS + ") VALUES (:slug, :name, :tz, :country, :h, "
+                    ":env, :a, :hold, :slot, :otp, :horizon, :notice, :fp, :sms_from, :mss, :acct, :tok, :phone, "
+                    + _OTP_VALUES +
                     ") RETURNING id"
                 ).bindparams(bindparam("a", type_=ARRAY(TEXT))), values)).scalar_one()
                 action = "created"
@@ -168,7 +169,7 @@ class TenantsStoreMixin(StoreBase):
                     "require_otp = :otp, booking_horizon_days = :horizon, min_notice_minutes = :notice, "
                     "config_fingerprint = :fp, config_version = config_version + 1, updated_at = now(), "
                     "sms_from = :sms_from, sms_messaging_service_sid = :mss, twilio_account_sid = :acct, "
-                    "twilio_auth_token_env = :tok, " + _OTP_SET + " "
+                    "twilio_auth_token_env = :tok, phone = :phone, " + _OTP_SET + " "
                     "WHERE slug = :slug"
                 ).bindparams(bindparam("a", type_=ARRAY(TEXT))), values)
                 action = "updated"

@@ -89,6 +89,26 @@ def _sms_rows(db, tenant_id: int):
                       "WHERE tenant_id = %s ORDER BY id", (tenant_id,)).fetchall()
 
 
+async def test_texts_say_to_call_the_clinics_number_and_never_promise_a_reply_keyword(make_tenant, caller_for, db):
+    """Nothing receives replies yet: a text that said "Reply C to cancel" left the appointment in place."""
+    tenant = await make_tenant(name="Bright Smile Dental", phone="+1 555 701 0100")
+    vapi = caller_for(tenant)
+    booked = await _book(vapi)
+    await vapi.tool("reschedule_appointment", {"appointment_id": booked["appointment_id"],
+                                               "start": "2026-03-05T14:30"}, call_id="c2")
+    bodies = [r[3] for r in _sms_rows(db, tenant.id)]
+    assert bodies == [
+        "Bright Smile Dental: you're booked for Wed Mar 4 at 10 AM with Dr Lee. To cancel or change it, call "
+        "(555) 701-0100.",
+        "Bright Smile Dental: your appointment is moved to Thu Mar 5 at 2:30 PM with Dr Lee. To cancel or change "
+        "it, call (555) 701-0100.",
+    ]
+    abroad = await make_tenant(name="Clinique", phone="+33 1 42 68 53 00")
+    await _book(caller_for(abroad))
+    [(_, _, _, body, _, _, _)] = _sms_rows(db, abroad.id)
+    assert body.endswith("To cancel or change it, call +33 1 42 68 53 00.") and "Reply" not in body
+
+
 async def test_a_booking_texts_exactly_once_even_when_its_job_runs_twice(make_tenant, caller_for, store, db, clock):
     tenant = await make_tenant(name="Bright Smile Dental")
     booked = await _book(caller_for(tenant))
