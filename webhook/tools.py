@@ -1,8 +1,8 @@
 """The tool registry: for each tool name, how its arguments become a command and which use case runs it.
 
 Arguments are checked for type and size here, at the edge; anything wrong becomes `invalid_arguments`
-with a sentence the assistant can say. Unknown keys are ignored (Vapi merges static parameters such as
-`_call_id` into the arguments).
+naming the field and what was expected (domain.wording.presenter says it). Unknown keys are ignored (Vapi
+merges static parameters such as `_call_id` into the arguments).
 """
 
 from __future__ import annotations
@@ -13,29 +13,12 @@ from typing import Any
 
 from domain import commands as c
 from domain import services
-from domain.model import InvalidArguments, ToolContext, ToolError
+from domain.model import InvalidArguments, Refused, ToolContext
 from domain.ports import UnitOfWork
 
 #: longest free text accepted in any argument; a 10 KB "name" is a bug or an attack, not a name
 MAX_TEXT = 200
 MAX_NOTES = 1000
-
-_HINTS = {
-    "date": "a date like 2026-03-12, today, tomorrow or a weekday",
-    "after": "a date and time like 2026-03-12T14:30",
-    "before": "a date and time like 2026-03-12T17:00",
-    "start": "a date and time like 2026-03-12T14:30",
-    "service": "the name of a service, such as Cleaning",
-    "resource": "the name of a provider",
-    "part_of_day": "morning, afternoon or evening",
-    "limit": "a number from 1 to 10",
-    "name": "the caller's full name",
-    "phone": "a phone number with area code",
-    "notes": "a short note",
-    "reason": "a short reason",
-    "appointment_id": "the appointment number",
-    "code": "the six digits of the code",
-}
 
 
 class Args:
@@ -46,12 +29,12 @@ class Args:
         value = self.raw.get(key)
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
-                raise InvalidArguments(f"I need the {_label(key)}: {_HINTS[key]}.", field=key)
+                raise InvalidArguments("text", "missing", field=key)
             return None
         if not isinstance(value, str):
-            raise InvalidArguments(f"The {_label(key)} should be {_HINTS[key]}.", field=key)
+            raise InvalidArguments("text", "wrong_type", field=key)
         if len(value) > max_len:
-            raise InvalidArguments(f"The {_label(key)} is too long; it should be {_HINTS[key]}.", field=key)
+            raise InvalidArguments("text", "too_long", field=key)
         return value.strip()
 
     def integer(self, key: str, default: int, lo: int, hi: int, clamp: bool = False) -> int:
@@ -63,7 +46,7 @@ class Args:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value < lo or (value > hi and not clamp):
-            raise InvalidArguments(f"The {_label(key)} should be {_HINTS[key]}.", field=key)
+            raise InvalidArguments("integer", "wrong_type", field=key)
         return min(value, hi)
 
     def identifier(self, key: str) -> int:
@@ -73,13 +56,9 @@ class Args:
             value = int(digits) if digits.isdigit() and len(digits) < 19 else value
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
             if value is None:
-                raise InvalidArguments(f"I need the {_label(key)}.", field=key)
-            raise InvalidArguments(f"The {_label(key)} should be {_HINTS[key]}, like 1042.", field=key)
+                raise InvalidArguments("identifier", "missing", field=key)
+            raise InvalidArguments("identifier", "wrong_type", field=key)
         return value
-
-
-def _label(key: str) -> str:
-    return key.replace("_", " ")
 
 
 def _check_availability(a: Args) -> c.CheckAvailability:
@@ -119,9 +98,9 @@ def _reserve_atomic(a: Args) -> c.ReserveAtomic:
 def _verify(a: Args) -> c.VerifyOtp:
     code = a.raw.get("code")
     if isinstance(code, bool) or not isinstance(code, (str, int)):
-        raise InvalidArguments("I need the six digits of the code.", field="code")
+        raise InvalidArguments("otp_code", "wrong_type", field="code")
     if isinstance(code, str) and len(code) > 100:
-        raise InvalidArguments("That's too long to be the code; it has six digits.", field="code")
+        raise InvalidArguments("otp_code", "too_long", field="code")
     return c.VerifyOtp(code=code)
 
 
@@ -153,33 +132,26 @@ TOOL_HANDLERS: dict[str, Tool] = {
     "send_confirmation": Tool(_send_confirmation, services.send_confirmation, writes=True),
 }
 
-_ARGUMENT_ERRORS = {
-    "not_json": "The tool arguments weren't valid JSON. Please try again.",
-    "not_object": "The tool arguments should be an object of named values.",
-    "too_large": "The tool arguments were far too long.",
-}
-
-
-def _failing(error: ToolError) -> services.Handler:
-    async def handler(uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+def _failing(error: Refused) -> services.Handler:
+    async def handler(uow: UnitOfWork, ctx: ToolContext) -> Any:
         raise error
     return handler
 
 
 def prepare(name: str | None, arguments: dict[str, Any], arguments_error: str | None) -> tuple[services.Handler, bool]:
     """The handler to execute for one call, and whether it writes. Bad input yields a handler that fails
-    with a speakable error, so that answer is stored and replayed like any other."""
+    with a refusal, so that answer is stored and replayed like any other."""
     tool = TOOL_HANDLERS.get(name or "")
     if tool is None:
-        return _failing(ToolError("unknown_tool", "Sorry, I can't do that here.", known=sorted(TOOL_HANDLERS))), False
-    if arguments_error:
-        return _failing(InvalidArguments(_ARGUMENT_ERRORS[arguments_error])), False
+        return _failing(Refused("unknown_tool", known=tuple(sorted(TOOL_HANDLERS)))), False
+    if arguments_error:  # not_json, not_object or too_large
+        return _failing(InvalidArguments("object", arguments_error)), False
     try:
         command = tool.parse(Args(arguments))
-    except ToolError as e:
+    except Refused as e:
         return _failing(e), False
 
-    async def handler(uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+    async def handler(uow: UnitOfWork, ctx: ToolContext) -> Any:
         return await tool.run(command, uow, ctx)
 
     return handler, tool.writes
