@@ -426,7 +426,6 @@ async def cancel_appointment(cmd: c.CancelAppointment, uow: UnitOfWork, ctx: Too
     audit_id = await uow.audit(appt.id, "cancelled", ctx.call_id, ctx.tool_call_id, appt.phone, appt.snapshot(),
                                cancelled.snapshot())
     await _confirm(uow, schedule, "cancelled", cancelled, audit_id)
-    # what the caller is told about is the appointment as it was (its time), not the cancelled row
     return Cancelled(_appointment(appt, schedule))
 
 
