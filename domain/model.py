@@ -1,4 +1,4 @@
-"""The booking model: a tenant's schedule, openings, holds and appointments, and the errors a caller hears.
+"""The booking model: a tenant's schedule, openings, holds and appointments, and the refusals a caller hears of.
 
 Standard library only. Times are timezone-aware datetimes; local wall times are interpreted in the
 tenant's IANA zone with zoneinfo.
@@ -72,22 +72,14 @@ class Schedule:
         for s in self.services:
             if _fold(s.name) == wanted:
                 return s
-        raise ToolError(
-            "unknown_service",
-            f"We don't offer {name}. We offer {speak_list([s.name for s in self.services], 'and')}.",
-            services=[s.name for s in self.services],
-        )
+        raise Refused("unknown_service", asked=name, offered=tuple(s.name for s in self.services))
 
     def resource_named(self, name: str) -> Resource:
         wanted = _fold(name)
         for r in self.resources:
             if _fold(r.name) == wanted:
                 return r
-        raise ToolError(
-            "unknown_resource",
-            f"I couldn't find {name}. You can see {speak_list([r.name for r in self.resources], 'or')}.",
-            resources=[r.name for r in self.resources],
-        )
+        raise Refused("unknown_resource", asked=name, known=tuple(r.name for r in self.resources))
 
     def resource(self, resource_id: int) -> Resource | None:
         for r in self.resources:
@@ -106,14 +98,11 @@ class Schedule:
         if resource_name is not None:
             r = self.resource_named(resource_name)
             if service.id not in r.service_ids:
-                raise ToolError(
-                    "resource_does_not_offer_service",
-                    f"{r.name} doesn't do {service.name}.",
-                )
+                raise Refused("resource_does_not_offer_service", resource=r.name, service=service.name)
             return (r,)
         found = tuple(r for r in self.resources if service.id in r.service_ids)
         if not found:
-            raise ToolError("no_availability", f"Nobody offers {service.name} right now.")
+            raise Refused("no_availability", nobody_offers=service.name)
         return found
 
     def is_closed(self, day: date, resource_id: int) -> bool:
@@ -215,25 +204,42 @@ class OtpChallenge:
     expires_at: datetime | None
 
 
-class ToolError(Exception):
-    """A failure the caller hears: a stable machine `code`, a speakable `say`, and optional fields.
-
-    Raised anywhere in a use case; turned into an `ok: false` result in one place (the tool runner).
+class Refused(Exception):
+    """A use case declines: a stable machine `code` (listed in the README) and the facts behind it, never a
+    sentence. Raised anywhere in a use case: the runner undoes what the tool did and stores the answer that
+    `domain.wording.presenter` words from the code and the facts, e.g.
+    `Refused("slot_taken", start=..., tz=..., alternatives=(Opening, ...))`.
     """
 
-    def __init__(self, code: str, say: str, **fields: Any) -> None:
+    def __init__(self, code: str, **facts: Any) -> None:
         super().__init__(code)
         self.code = code
-        self.say = say
-        self.fields = fields
+        self.facts = facts
 
-    def payload(self) -> dict[str, Any]:
-        return {"ok": False, "code": self.code, "say": self.say, **self.fields}
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code!r}, **{self.facts!r})"
 
 
-class InvalidArguments(ToolError):
-    def __init__(self, say: str, **fields: Any) -> None:
-        super().__init__("invalid_arguments", say, **fields)
+class InvalidArguments(Refused):
+    """An argument rejected at the edge: which `field`, what was `expected` (text, integer, identifier,
+    otp_code, object) and the `problem` (missing, wrong_type, too_long, not_json, ...). The answer names the
+    field, so the assistant knows which argument to fix."""
+
+    def __init__(self, expected: str, problem: str, *, field: str | None = None, value: object = None,
+                 hint: str | None = None) -> None:
+        super().__init__("invalid_arguments", expected=expected, problem=problem, field=field, value=value,
+                         hint=hint)
+        self.expected = expected
+        self.problem = problem
+        self.field = field
+        self.value = value
+        #: what the argument should be, as its tool declares it ("a date and time like 2026-03-12T14:30")
+        self.hint = hint
+
+
+class Unreadable(InvalidArguments):
+    """A value a use case could not read as what it should be (a date, a date and time, a phone number, a
+    code). The argument's name is only said, not given as a field (as the answers always were)."""
 
 
 @dataclass
@@ -256,14 +262,3 @@ def mask_phone(phone: str | None) -> str | None:
 
 def _fold(s: str) -> str:
     return " ".join(s.replace(".", " ").split()).casefold()
-
-
-def speak_list(items: list[str], conj: str = "or") -> str:
-    items = [i for i in items if i]
-    if not items:
-        return ""
-    if len(items) == 1:
-        return items[0]
-    if len(items) == 2:
-        return f"{items[0]} {conj} {items[1]}"
-    return ", ".join(items[:-1]) + f", {conj} {items[-1]}"

@@ -1,4 +1,4 @@
-"""Texts: what a confirmation says, and delivering one queued text exactly once.
+"""Texts: delivering one queued text exactly once (what they say is in domain/wording/texts.py).
 
 Sending happens in a worker, after the booking committed, never inside a transaction or a web request.
 """
@@ -8,10 +8,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
-from .model import Booking, Schedule, SmsJob, TenantSms
-from .phones import written
+from .model import SmsJob, TenantSms
 
 #: a text claimed this long ago whose sender never reported back is taken as lost and sent again; longer
 #: than a send job's time limit (30 s), so a live sender has always finished or been stopped by then
@@ -38,28 +36,6 @@ class SmsInFlight(SmsTransientError):
 class SmsSender(Protocol):
     async def send(self, tenant: TenantSms, to: str, body: str) -> str:
         """Send one text; return the provider's message id. Raises SmsPermanentError or SmsTransientError."""
-
-
-def sms_time(dt: datetime, tz: ZoneInfo) -> str:
-    """'Thu Mar 12 at 2:30 PM': written, short, in the clinic's zone."""
-    local = dt.astimezone(tz)
-    clock = local.strftime("%I:%M %p").lstrip("0").replace(":00 ", " ")
-    return f"{local.strftime('%a %b')} {local.day} at {clock}"
-
-
-def confirmation_body(change: str, schedule: Schedule, booking: Booking) -> str:
-    """The text for a booking change. It never promises a reply keyword: nothing receives replies yet, so it
-    says how to cancel or change instead (the clinic's number from the tenant file)."""
-    resource = schedule.resource(booking.resource_id)
-    who = f" with {resource.name}" if resource else ""
-    when = sms_time(booking.starts_at, schedule.tz)
-    call = (f"call {written(schedule.phone, schedule.country)}" if schedule.phone
-            else f"call {schedule.name}")
-    if change == "booked":
-        return f"{schedule.name}: you're booked for {when}{who}. To cancel or change it, {call}."
-    if change == "rescheduled":
-        return f"{schedule.name}: your appointment is moved to {when}{who}. To cancel or change it, {call}."
-    return f"{schedule.name}: your appointment on {when}{who} is cancelled."
 
 
 class SmsStore(Protocol):

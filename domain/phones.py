@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import phonenumbers
 
-from .model import InvalidArguments
+from .model import Unreadable
 
 
 def to_e164(raw: str, region: str) -> str:
-    """'(555) 234-4321' in region 'US' -> '+15552344321'. Raises InvalidArguments for non-numbers."""
+    """'(555) 234-4321' in region 'US' -> '+15552344321'. Raises Unreadable for non-numbers."""
     try:
         parsed = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
         parsed = None
     if parsed is None or not phonenumbers.is_possible_number(parsed):
-        raise InvalidArguments(
-            "That phone number doesn't look right. Please give the full number, including the area code.",
-        )
+        raise Unreadable("phone_number", "unreadable")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
-def say_ending(e164: str) -> str:
-    """'the number ending in 4 3 2 1': how a number is read back without saying all of it."""
-    return "the number ending in " + " ".join(e164[-4:])
 
 
 def written(e164: str, region: str) -> str:

@@ -1,27 +1,29 @@
-"""Use cases: (command, unit of work, context) -> result payload.
+"""Use cases: (command, unit of work, context) -> result.
 
-Each returns a dict that becomes the tool's `result` (with "ok": true and a speakable "say"), or raises
-ToolError. `execute` runs one inside a transaction with tool-call idempotency and turns ToolError into an
-`ok: false` payload: the one place where domain errors become caller-facing results.
+Each returns one of `domain.results` or raises `Refused` (a machine code and facts). None of them words
+anything: `execute` runs one inside a transaction with tool-call idempotency and hands its result or
+refusal to the presenter it is given, the one place where outcomes become what the caller hears.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from . import commands as c
 from .availability import PARTS_OF_DAY, Window, bookable_reason, nearest, openings
 from .jobs import EXPIRE_HOLD, SEND_CODE, SEND_SMS
-from .model import Booking, InvalidArguments, Opening, Schedule, ToolContext, ToolError, speak_list
-from .notify import confirmation_body
+from .model import Booking, Opening, Refused, Resource, Schedule, Service, ToolContext, Unreadable
 from .otp import code_matches, normalize_code
-from .phones import say_ending, to_e164
-from .phrases import say_day, say_opening, say_openings, say_time
+from .phones import to_e164
 from .ports import UnitOfWork
+from .results import (
+    Appointment, AppointmentsFound, Booked, Cancelled, CodeSent, ConfirmationQueued, OpeningsFound, OtpRejected,
+    Outcome, Rescheduled, Result, SlotHeld, SlotHeldCodeSent, SlotReleased, Verified, outcome_code,
+)
 from .when import parse_day, parse_moment
+from .wording.texts import confirmation_body
 from .working_time import day_bounds
 
 #: how many days of busy rows one availability query reads while widening towards the horizon
@@ -31,20 +33,27 @@ ALTERNATIVES = 3
 #: confirmations re-sent on request, per appointment per hour
 RESENDS_PER_HOUR = 3
 
-Handler = Callable[[UnitOfWork, ToolContext], Awaitable[dict[str, Any]]]
+Handler = Callable[[UnitOfWork, ToolContext], Awaitable[Result]]
+#: words an outcome as the tool's answer (the JSON string stored and returned), e.g. domain.wording.presenter.answer
+Present = Callable[[Outcome], str]
 
 
-def encode(payload: dict[str, Any]) -> str:
-    """Compact single-line JSON: what Vapi puts into the model's context as the tool result."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
+@dataclass(frozen=True)
+class ToolAnswer:
+    text: str  # the tool's `result`, exactly as stored
+    outcome: str  # "ok", a refusal's code, or "replayed" when the stored answer of an earlier call was returned
 
 
-async def execute(uow: UnitOfWork, ctx: ToolContext, name: str, handler: Handler) -> str:
+async def execute(uow: UnitOfWork, ctx: ToolContext, name: str, handler: Handler, present: Present) -> ToolAnswer:
     """Run one tool call exactly once per (tenant, toolCallId); a replay gets the stored result, byte for byte.
 
     Writing tools claim the id first (a concurrent duplicate waits, then reads the stored answer) and run
-    inside a savepoint, so a ToolError undoes everything the tool did while its answer is still stored.
+    inside a savepoint, so a Refused undoes everything the tool did while its answer is still stored.
     Read-only tools (`uow.read_only`) compute first and store after, in autocommit.
+
+    The answer is stored in the same transaction as the change it reports, so it must be worded here, before
+    commit; `present` is a parameter (not an import) so that the runner stays free of wording and the caller
+    chooses it (the webhook passes domain.wording.presenter.answer; a second language would pass its own).
     """
     writes = not uow.read_only
     async with uow:
@@ -52,68 +61,51 @@ async def execute(uow: UnitOfWork, ctx: ToolContext, name: str, handler: Handler
         if key and writes:
             stored = await uow.claim_tool_call(key, ctx.call_id, name)
             if stored is not None:
-                return stored
+                return ToolAnswer(stored, "replayed")
         # A read-only tool runs without a claim; if the id turns out to be stored already, save_result
         # returns the stored answer instead of the fresh one, so a replay is still byte-identical.
         queued = len(uow.outbox)
+        outcome: Outcome
         try:
             if writes:
                 async with uow.savepoint():
-                    payload = await handler(uow, ctx)
+                    outcome = await handler(uow, ctx)
             else:
-                payload = await handler(uow, ctx)
-        except ToolError as e:
+                outcome = await handler(uow, ctx)
+        except Refused as e:
             del uow.outbox[queued:]  # the savepoint rolled those outbox rows back
-            payload = e.payload()
-        result = encode(payload)
+            outcome = e
+        text = present(outcome)
         if key:
-            result = await uow.save_result(key, ctx.call_id, name, result, claimed=writes)
+            text = await uow.save_result(key, ctx.call_id, name, text, claimed=writes)
         await uow.commit()
-        return result
+        return ToolAnswer(text, outcome_code(outcome))
 
 
-# ---- shaping results ------------------------------------------------------------------------------------
+# ---- common steps ---------------------------------------------------------------------------------------
 
 
-def _iso(dt: datetime, schedule: Schedule) -> str:
-    return dt.astimezone(schedule.tz).isoformat()
-
-
-def _opening(o: Opening, schedule: Schedule) -> dict[str, Any]:
-    return {
-        "start": _iso(o.start, schedule), "end": _iso(o.end, schedule), "resource": o.resource.name,
-        "service": o.service.name, "say": say_opening(o.start, schedule.tz, o.resource.name),
-    }
-
-
-def _appointment(b: Booking, schedule: Schedule) -> dict[str, Any]:
-    resource = schedule.resource(b.resource_id)
-    service = schedule.service(b.service_id)
-    r_name = resource.name if resource else None
-    return {
-        "appointment_id": str(b.id), "start": _iso(b.starts_at, schedule), "end": _iso(b.ends_at, schedule),
-        "resource": r_name, "service": service.name if service else None,
-        "say": say_opening(b.starts_at, schedule.tz, r_name),
-    }
+def _appointment(b: Booking, schedule: Schedule) -> Appointment:
+    return Appointment(b, schedule.service(b.service_id), schedule.resource(b.resource_id), schedule.tz)
 
 
 def _require_call(ctx: ToolContext) -> str:
     if not ctx.call_id:
-        raise ToolError("missing_call", "I can only do that during a call, and I couldn't tell which call this is.")
+        raise Refused("missing_call")
     return ctx.call_id
 
 
 def _caller_phone(schedule: Schedule, ctx: ToolContext, given: str | None) -> str:
     raw = given or ctx.caller_phone
     if not raw:
-        raise ToolError("phone_required", "What's the best phone number to reach you?")
+        raise Refused("phone_required")
     return to_e164(raw, schedule.country)
 
 
 # ---- check_availability ------------------------------------------------------------------------------------
 
 
-async def check_availability(cmd: c.CheckAvailability, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+async def check_availability(cmd: c.CheckAvailability, uow: UnitOfWork, ctx: ToolContext) -> OpeningsFound:
     schedule = await uow.schedule()
     now = ctx.now
     service = schedule.service_named(cmd.service)
@@ -123,45 +115,29 @@ async def check_availability(cmd: c.CheckAvailability, uow: UnitOfWork, ctx: Too
     after = parse_moment(cmd.after, schedule.tz, "after") if cmd.after is not None else None
     before = parse_moment(cmd.before, schedule.tz, "before") if cmd.before is not None else None
     if cmd.part_of_day is not None and cmd.part_of_day not in PARTS_OF_DAY:
-        raise InvalidArguments("The part of day should be morning, afternoon or evening.")
+        raise Unreadable("part_of_day", "unreadable", field="part_of_day", value=cmd.part_of_day)
     if cmd.date is not None:
         first = final = parse_day(cmd.date, today)
         if first < today:
-            raise ToolError("in_the_past", f"{say_day(first)} has already passed. Which day would you like?")
+            raise Refused("in_the_past", day=first)
     else:
         first = after.astimezone(schedule.tz).date() if after else today
         final = before.astimezone(schedule.tz).date() if before else last_day
     if after is not None and cmd.date is not None and after.astimezone(schedule.tz).date() > first:
         first = final = after.astimezone(schedule.tz).date()
     if first > last_day:
-        raise ToolError(
-            "beyond_horizon",
-            f"We only book up to {schedule.booking_horizon_days} days ahead, so the latest day is {say_day(last_day)}.",
-            last_day=last_day.isoformat(),
-        )
+        raise Refused("beyond_horizon", horizon_days=schedule.booking_horizon_days, last_day=last_day)
     window = Window(max(first, today), min(final, last_day), after, before, cmd.part_of_day)
     found = await _search(uow, schedule, service, resources, now, window, cmd.limit)
     if not found:
         nxt = await _next_open_day(uow, schedule, service, resources, now, window.last_day + timedelta(days=1))
-        asked = f"on {say_day(first)}" if first == final else "then"
-        if nxt is None:
-            raise ToolError("no_availability", f"I'm sorry, there are no openings {asked}, and nothing "
-                                               f"in the next {schedule.booking_horizon_days} days either.")
-        raise ToolError(
-            "no_availability",
-            f"I'm sorry, there are no openings {asked}. The next opening is {say_opening(nxt.start, schedule.tz, nxt.resource.name)}.",
-            next_open_day=nxt.start.astimezone(schedule.tz).date().isoformat(),
-            next_opening=_opening(nxt, schedule),
-        )
-    return {
-        "ok": True,
-        "timezone": str(schedule.tz),
-        "openings": [_opening(o, schedule) for o in found],
-        "say": say_openings([(o.start, o.resource.name) for o in found], schedule.tz),
-    }
+        raise Refused("no_availability", day=first if first == final else None,
+                      horizon_days=schedule.booking_horizon_days, next_opening=nxt, tz=schedule.tz)
+    return OpeningsFound(tuple(found), schedule.tz)
 
 
-async def _search(uow: UnitOfWork, schedule: Schedule, service, resources, now: datetime, window: Window,
+async def _search(uow: UnitOfWork, schedule: Schedule, service: Service, resources: tuple[Resource, ...],
+                  now: datetime, window: Window,
                   limit: int) -> list[Opening]:
     """Earliest openings in the window, reading busy rows a week at a time (most searches end in week one)."""
     found: list[Opening] = []
@@ -177,57 +153,56 @@ async def _search(uow: UnitOfWork, schedule: Schedule, service, resources, now: 
     return found
 
 
-async def _next_open_day(uow: UnitOfWork, schedule: Schedule, service, resources, now: datetime,
+async def _next_open_day(uow: UnitOfWork, schedule: Schedule, service: Service, resources: tuple[Resource, ...],
+                         now: datetime,
                          from_day: date) -> Opening | None:
     window = Window(from_day, schedule.last_bookable_day(now))
     found = await _search(uow, schedule, service, resources, now, window, 1)
     return found[0] if found else None
 
 
-async def _alternatives(uow: UnitOfWork, schedule: Schedule, service, resources, now: datetime,
-                        target: datetime) -> list[dict[str, Any]]:
+async def _alternatives(uow: UnitOfWork, schedule: Schedule, service: Service, resources: tuple[Resource, ...],
+                        now: datetime,
+                        target: datetime) -> tuple[Opening, ...]:
     day = max(target.astimezone(schedule.tz).date(), schedule.today(now))
     window = Window(day, min(day + timedelta(days=6), schedule.last_bookable_day(now)))
     found = await _search(uow, schedule, service, resources, now, window, 40)
-    return [_opening(o, schedule) for o in nearest(found, target, ALTERNATIVES)]
-
-
-def _alternatives_say(alts: list[dict[str, Any]]) -> str:
-    if not alts:
-        return ""
-    return " The nearest times I have are " + speak_list([a["say"] for a in alts], "or") + "."
+    return tuple(nearest(found, target, ALTERNATIVES))
 
 
 # ---- reserve / release ------------------------------------------------------------------------------------
 
+#: why a time cannot be booked -> the refusal's code, most relevant first (past before closed before off-grain)
 _REASONS = {
-    "in_the_past": ("in_the_past", "That time has already passed."),
-    "too_soon": ("too_soon", "That's too soon; we need at least {notice} minutes' notice."),
-    "beyond_horizon": ("beyond_horizon", "We only book up to {horizon} days ahead."),
-    "closed": ("outside_hours", "We're closed on {day}."),
-    "outside_hours": ("outside_hours", "We're not open for that at {time}."),
-    "off_grain": ("off_grain", "Appointments start every {grain} minutes, so {time} isn't a start time."),
+    "in_the_past": "in_the_past",
+    "too_soon": "too_soon",
+    "beyond_horizon": "beyond_horizon",
+    "closed": "outside_hours",
+    "outside_hours": "outside_hours",
+    "off_grain": "off_grain",
 }
 
 
-async def _bookable(uow: UnitOfWork, schedule: Schedule, service, resources, start: datetime,
-                    now: datetime) -> tuple:
+async def _bookable(uow: UnitOfWork, schedule: Schedule, service: Service, resources: tuple[Resource, ...],
+                    start: datetime, now: datetime) -> tuple[Resource, ...]:
     """The resources on which `start` is within hours etc.; raises the most relevant reason otherwise."""
     reasons = [bookable_reason(schedule, r, service, start, now) for r in resources]
-    ok = tuple(r for r, why in zip(resources, reasons) if why is None)
+    ok = tuple(r for r, reason in zip(resources, reasons) if reason is None)
     if ok:
         return ok
-    why = min(reasons, key=list(_REASONS).index)  # past before closed before off-grain
-    code, template = _REASONS[why]
-    say = template.format(
-        notice=schedule.min_notice_minutes, horizon=schedule.booking_horizon_days, grain=schedule.slot_minutes,
-        day=say_day(start.astimezone(schedule.tz).date()), time=say_time(start, schedule.tz),
-    )
+    why = min((r for r in reasons if r is not None), key=list(_REASONS).index)
+    rules: dict[str, dict[str, object]] = {
+        "too_soon": {"notice_minutes": schedule.min_notice_minutes},
+        "beyond_horizon": {"horizon_days": schedule.booking_horizon_days},
+        "off_grain": {"grain_minutes": schedule.slot_minutes},
+        "closed": {"closed": True},
+    }
+    rule = rules.get(why, {})
     alts = await _alternatives(uow, schedule, service, resources, now, start)
-    raise ToolError(code, say + _alternatives_say(alts), alternatives=alts)
+    raise Refused(_REASONS[why], start=start, tz=schedule.tz, alternatives=alts, **rule)
 
 
-async def _reserve(cmd: c.ReserveSlot, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+async def _reserve(cmd: c.ReserveSlot, uow: UnitOfWork, ctx: ToolContext) -> SlotHeld:
     call_id = _require_call(ctx)
     schedule = await uow.schedule()
     now = ctx.now
@@ -236,7 +211,7 @@ async def _reserve(cmd: c.ReserveSlot, uow: UnitOfWork, ctx: ToolContext) -> dic
     start = parse_moment(cmd.start, schedule.tz, "start")
     candidates = await _bookable(uow, schedule, service, resources, start, now)
     if await uow.open_call(call_id) == "ended":
-        raise ToolError("call_ended", "This call has already ended.")
+        raise Refused("call_ended")
     for old in await uow.release_holds_of_call(call_id, now):  # a call holds one slot: the new one replaces it
         await uow.audit(old.id, "replaced", call_id, ctx.tool_call_id, None,
                         {**old.snapshot(), "status": "held"}, old.snapshot())
@@ -248,103 +223,82 @@ async def _reserve(cmd: c.ReserveSlot, uow: UnitOfWork, ctx: ToolContext) -> dic
         if hold is not None:
             await uow.audit(hold.id, "held", call_id, ctx.tool_call_id, None, None, hold.snapshot())
             await uow.enqueue(EXPIRE_HOLD.queue, EXPIRE_HOLD.actor, [uow.tenant_id, hold.id], eta=expires)
-            when = say_opening(start, schedule.tz, resource.name)
-            return {
-                "ok": True, "hold_id": str(hold.id), "_hold": hold, "start": _iso(start, schedule), "end": _iso(end, schedule),
-                "resource": resource.name, "service": service.name, "expires_at": _iso(expires, schedule),
-                "say": f"I'm holding {when} for you for the next {schedule.hold_minutes} minutes.",
-            }
+            return SlotHeld(hold, Opening(start, end, resource, service), expires, schedule.hold_minutes, schedule.tz)
     alts = await _alternatives(uow, schedule, service, resources, now, start)
-    raise ToolError(
-        "slot_taken",
-        f"Sorry, {say_time(start, schedule.tz)} was just taken." + _alternatives_say(alts),
-        alternatives=alts,
-    )
+    raise Refused("slot_taken", start=start, tz=schedule.tz, alternatives=alts)
 
 
-async def reserve_slot(cmd: c.ReserveSlot, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
-    result = await _reserve(cmd, uow, ctx)
-    result.pop("_hold")
-    return result
+async def reserve_slot(cmd: c.ReserveSlot, uow: UnitOfWork, ctx: ToolContext) -> SlotHeld:
+    return await _reserve(cmd, uow, ctx)
 
 
-async def reserve_atomic(cmd: c.ReserveAtomic, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+async def reserve_atomic(cmd: c.ReserveAtomic, uow: UnitOfWork, ctx: ToolContext) -> SlotHeldCodeSent:
     """Hold the slot for this call AND text a code to the caller's phone, in one step (or neither)."""
     schedule = await uow.schedule()
     phone = _caller_phone(schedule, ctx, cmd.phone)
-    result = await _reserve(c.ReserveSlot(cmd.start, cmd.service, cmd.resource), uow, ctx)
-    hold = result.pop("_hold")
-    await uow.set_hold_customer(hold.id, cmd.name, phone)
-    sent = await _start_challenge(uow, schedule, ctx, phone)
-    return {**result, "code_sent_to": sent["code_sent_to"],
-            "say": f"{result['say']} I've texted a 6-digit code to {say_ending(phone)}; please read it to me."}
+    held = await _reserve(c.ReserveSlot(cmd.start, cmd.service, cmd.resource), uow, ctx)
+    await uow.set_hold_customer(held.hold.id, cmd.name, phone)
+    await _start_challenge(uow, schedule, ctx, phone)
+    return SlotHeldCodeSent(held, phone)
 
 
-async def send_otp(cmd: c.SendOtp, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+async def send_otp(cmd: c.SendOtp, uow: UnitOfWork, ctx: ToolContext) -> CodeSent:
     schedule = await uow.schedule()
     phone = _caller_phone(schedule, ctx, cmd.phone)
     return await _start_challenge(uow, schedule, ctx, phone)
 
 
-async def _start_challenge(uow: UnitOfWork, schedule: Schedule, ctx: ToolContext, phone: str) -> dict[str, Any]:
+async def _start_challenge(uow: UnitOfWork, schedule: Schedule, ctx: ToolContext, phone: str) -> CodeSent:
     """A new code for this call, within the tenant's send limits; the worker generates and texts it."""
     call_id = _require_call(ctx)
     if await uow.open_call(call_id) == "ended":
-        raise ToolError("call_ended", "This call has already ended.")
+        raise Refused("call_ended")
     policy, now = schedule.otp, ctx.now
     await uow.otp_lock(phone)  # concurrent requests for one number are counted one at a time
     sends, last = await uow.otp_recent(phone, now - timedelta(seconds=policy.send_window_seconds))
     if last is not None and (now - last).total_seconds() < policy.resend_cooldown_seconds:
         wait = int(policy.resend_cooldown_seconds - (now - last).total_seconds()) + 1
-        raise ToolError("otp_cooldown", f"I just sent a code. Please check your messages; I can send another in "
-                                        f"{wait} seconds.", retry_after_seconds=wait)
+        raise Refused("otp_cooldown", retry_after_seconds=wait)
     if sends >= policy.max_sends:
-        raise ToolError("otp_rate_limited", "I've sent too many codes to that number for now. Please try again "
-                                            "in a few minutes.")
+        raise Refused("otp_rate_limited")
     challenge_id = await uow.create_challenge(call_id, phone, now)
     sms_id = await uow.queue_sms("otp", f"otp:{challenge_id}", phone, None)
     assert sms_id is not None
     await uow.link_challenge_sms(challenge_id, sms_id)
     await uow.enqueue(SEND_CODE.queue, SEND_CODE.actor, [uow.tenant_id, challenge_id, sms_id])
-    return {"ok": True, "code_sent_to": f"ending in {phone[-4:]}",
-            "say": f"I've texted a 6-digit code to {say_ending(phone)}. Please read it to me when it arrives."}
+    return CodeSent(phone)
 
 
-def _fail(code: str, say: str, **fields: Any) -> dict[str, Any]:
-    # returned, not raised: a wrong try must be counted (committed) even though the answer is a failure
-    return {"ok": False, "code": code, "say": say, **fields}
-
-
-async def verify_otp(cmd: c.VerifyOtp, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+async def verify_otp(cmd: c.VerifyOtp, uow: UnitOfWork, ctx: ToolContext) -> Verified | OtpRejected:
+    """Check the code read back. A wrong code is returned (OtpRejected), not raised: the try must be counted,
+    so the transaction commits even though the answer is a failure."""
     call_id = _require_call(ctx)
     schedule = await uow.schedule()
     policy, now = schedule.otp, ctx.now
     code = normalize_code(cmd.code)
     if code is None:
-        raise InvalidArguments("Please read me the six digits of the code.")
+        raise Unreadable("otp_code", "unreadable", value=cmd.code)
     ch = await uow.latest_challenge(call_id)
     if ch is None:
-        return _fail("no_code", "I haven't sent you a code yet. Shall I send one?")
+        return OtpRejected("no_code")
     if ch.status == "locked":
-        return _fail("otp_locked", "That code is locked after too many wrong tries. I can send you a new one.")
+        return OtpRejected("otp_locked")
     if ch.status == "failed":
-        return _fail("otp_failed", "I couldn't text that number. Is there another number I can use?")
+        return OtpRejected("otp_failed")
     if ch.status != "verified":
         too_old = ch.created_at + timedelta(seconds=policy.code_ttl_seconds) <= now
         if ch.status == "expired" or (ch.expires_at is not None and ch.expires_at <= now) or too_old:
             await uow.update_challenge(ch.id, "expired", ch.attempts, now)
-            return _fail("otp_expired", "That code has expired. Shall I send you a new one?")
+            return OtpRejected("otp_expired")
         if ch.code_hash is None:
-            return _fail("otp_not_sent_yet", "The code is still on its way. Please give it a moment.")
+            return OtpRejected("otp_not_sent_yet")
         if not code_matches(code, ch.salt, ch.code_hash):
             attempts = ch.attempts + 1
             if attempts >= policy.max_attempts:
                 await uow.update_challenge(ch.id, "locked", attempts, now)
-                return _fail("otp_locked", "That's not right, and that was the last try. I can send you a new code.")
+                return OtpRejected("otp_locked", tries_left=0, last_try=True)
             await uow.update_challenge(ch.id, ch.status, attempts, now)
-            left = policy.max_attempts - attempts
-            return _fail("otp_invalid", f"That code isn't right. You have {left} {'try' if left == 1 else 'tries'} "
-                                        "left.", tries_left=left)
+            return OtpRejected("otp_invalid", tries_left=policy.max_attempts - attempts)
         await uow.update_challenge(ch.id, "verified", ch.attempts, now)
         await uow.mark_call_verified(call_id, ch.phone, now)
     hold = await uow.hold_of_call(call_id)
@@ -352,13 +306,13 @@ async def verify_otp(cmd: c.VerifyOtp, uow: UnitOfWork, ctx: ToolContext) -> dic
         try:
             async with uow.savepoint():  # a failed booking must not undo the verification
                 booked = await _book_hold(uow, schedule, ctx, call_id, hold.customer_name, ch.phone, hold.notes)
-        except ToolError as e:
-            return {**e.payload(), "verified": True, "say": f"Thank you, you're verified. {e.say}"}
-        return {**booked, "verified": True}
-    return {"ok": True, "verified": True, "say": "Thank you, you're verified."}
+        except Refused as e:
+            return Verified(then=e)
+        return Verified(then=booked)
+    return Verified()
 
 
-async def send_confirmation(cmd: c.SendConfirmation, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+async def send_confirmation(cmd: c.SendConfirmation, uow: UnitOfWork, ctx: ToolContext) -> ConfirmationQueued:
     """Text the confirmation again on request, at most RESENDS_PER_HOUR times per appointment."""
     schedule = await uow.schedule()
     phone = _caller_phone(schedule, ctx, None if ctx.caller_phone else cmd.phone)
@@ -368,39 +322,34 @@ async def send_confirmation(cmd: c.SendConfirmation, uow: UnitOfWork, ctx: ToolC
     else:
         upcoming = await uow.appointments_by_phone(phone, ctx.now)
         if not upcoming:
-            raise ToolError("not_found", f"I don't see any upcoming appointments for {say_ending(phone)}.")
+            raise Refused("not_found", phone=phone)
         appt = upcoming[0]
     if appt.status != "booked" or appt.starts_at <= ctx.now:
-        raise ToolError("not_found", "That appointment isn't coming up, so there's nothing to confirm.")
+        raise Refused("not_found", appointment_id=appt.id, change="confirm")
     prefix = f"resend:{appt.id}:"
     sent = await uow.count_sms(prefix, ctx.now - timedelta(hours=1))
     if sent >= RESENDS_PER_HOUR:
-        raise ToolError("rate_limited", "I've already re-sent that confirmation a few times; please check your "
-                                        "messages.")
+        raise Refused("rate_limited", appointment_id=appt.id, per_hour=RESENDS_PER_HOUR)
     sms_id = await uow.queue_sms("confirmation", f"{prefix}{sent + 1}", appt.phone or phone,
                                  confirmation_body("booked", schedule, appt))
     if sms_id is not None:
         await uow.enqueue(SEND_SMS.queue, SEND_SMS.actor, [uow.tenant_id, sms_id])
-    info = _appointment(appt, schedule)
-    return {"ok": True, **info, "confirmation": "queued",
-            "say": f"I'm texting the confirmation for {info['say']} to {say_ending(appt.phone or phone)}."}
+    return ConfirmationQueued(_appointment(appt, schedule), appt.phone or phone)
 
 
-async def release_slot(cmd: c.ReleaseSlot, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+async def release_slot(cmd: c.ReleaseSlot, uow: UnitOfWork, ctx: ToolContext) -> SlotReleased:
     call_id = _require_call(ctx)
     released = await uow.release_holds_of_call(call_id, ctx.now)
     for old in released:
         await uow.audit(old.id, "released", call_id, ctx.tool_call_id, None,
                         {**old.snapshot(), "status": "held"}, old.snapshot())
-    if not released:
-        return {"ok": True, "released": False, "say": "There was no time on hold, so nothing to release."}
-    return {"ok": True, "released": True, "say": "Okay, I've let that time go."}
+    return SlotReleased(len(released))
 
 
 # ---- book / lookup / cancel / reschedule ----------------------------------------------------------------
 
 
-async def book_appointment(cmd: c.BookAppointment, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+async def book_appointment(cmd: c.BookAppointment, uow: UnitOfWork, ctx: ToolContext) -> Booked:
     call_id = _require_call(ctx)
     schedule = await uow.schedule()
     phone = _caller_phone(schedule, ctx, cmd.phone)
@@ -409,7 +358,7 @@ async def book_appointment(cmd: c.BookAppointment, uow: UnitOfWork, ctx: ToolCon
 
 
 async def _book_hold(uow: UnitOfWork, schedule: Schedule, ctx: ToolContext, call_id: str, name: str, phone: str,
-                     notes: str | None) -> dict[str, Any]:
+                     notes: str | None) -> Booked:
     """Turn the call's active hold into an appointment, in this transaction, with its confirmation queued."""
     now = ctx.now
     hold = await uow.hold_of_call(call_id)
@@ -417,24 +366,17 @@ async def _book_hold(uow: UnitOfWork, schedule: Schedule, ctx: ToolContext, call
         last = hold or await uow.last_booking_of_call(call_id)
         if last is not None and last.status == "booked" and _same_name(last.customer_name, name):
             # the assistant asked again (new toolCallId) after it had booked: same appointment, not a second one
-            appt = _appointment(last, schedule)
-            return {"ok": True, "already_booked": True, **appt,
-                    "say": f"You're already booked for {appt['say']}."}
+            return Booked(_appointment(last, schedule), name, phone, already=True)
         if last is not None and (last.status == "expired" or last.status == "held"):
-            raise ToolError("hold_expired", "I'm sorry, the hold on that time ran out. Shall I check if it's still free?")
+            raise Refused("hold_expired")
         if last is not None and last.status == "booked":  # booking for someone else: that needs its own time
-            raise ToolError("no_active_hold", "I need to hold a time for that appointment first. Which time "
-                                              "would you like?")
-        raise ToolError("no_active_hold", "I need to hold a time for you first. Which time would you like?")
+            raise Refused("no_active_hold", for_someone_else=True)
+        raise Refused("no_active_hold")
     booked = await uow.book(hold.id, name, phone, notes, now)
     audit_id = await uow.audit(booked.id, "booked", call_id, ctx.tool_call_id, phone, hold.snapshot(),
                                booked.snapshot())
     await _confirm(uow, schedule, "booked", booked, audit_id)
-    appt = _appointment(booked, schedule)
-    service = appt["service"] or "appointment"
-    return {"ok": True, **appt, "phone": phone, "confirmation": "queued",
-            "say": f"You're booked for {_article(service)} {service} on {appt['say']}, {name}. "
-                   f"I'm texting a confirmation to {say_ending(phone)}."}
+    return Booked(_appointment(booked, schedule), name, phone)
 
 
 async def _require_verified(uow: UnitOfWork, schedule: Schedule, ctx: ToolContext, phone: str) -> None:
@@ -443,8 +385,7 @@ async def _require_verified(uow: UnitOfWork, schedule: Schedule, ctx: ToolContex
         return
     verified = await uow.verified_phone(ctx.call_id) if ctx.call_id else None
     if verified != phone:
-        raise ToolError("otp_required", f"First I need to check it's you: I can text a code to {say_ending(phone)}. "
-                                        "Shall I send it?", phone_ending=phone[-4:])
+        raise Refused("otp_required", phone=phone)
 
 
 async def _confirm(uow: UnitOfWork, schedule: Schedule, change: str, booking: Booking, audit_id: int) -> None:
@@ -462,22 +403,12 @@ def _same_name(a: str | None, b: str) -> bool:
     return " ".join((a or "").split()).casefold() == " ".join(b.split()).casefold()
 
 
-def _article(word: str) -> str:
-    return "an" if word[:1].lower() in "aeiou" else "a"
-
-
-async def lookup_appointments(cmd: c.LookupAppointments, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+async def lookup_appointments(cmd: c.LookupAppointments, uow: UnitOfWork, ctx: ToolContext) -> AppointmentsFound:
     schedule = await uow.schedule()
     phone = _caller_phone(schedule, ctx, cmd.phone)
     await _require_verified(uow, schedule, ctx, phone)
     found = await uow.appointments_by_phone(phone, ctx.now)
-    items = [_appointment(b, schedule) for b in found]
-    if not items:
-        return {"ok": True, "appointments": [],
-                "say": f"I don't see any upcoming appointments for {say_ending(phone)}."}
-    listed = speak_list([f"{i['service']} on {i['say']}" for i in items], "and")
-    return {"ok": True, "appointments": items,
-            "say": f"I see {len(items)} upcoming appointment{'s' if len(items) > 1 else ''}: {listed}."}
+    return AppointmentsFound(phone, tuple(_appointment(b, schedule) for b in found))
 
 
 async def _own_appointment(uow: UnitOfWork, schedule: Schedule, ctx: ToolContext, appointment_id: int,
@@ -487,37 +418,35 @@ async def _own_appointment(uow: UnitOfWork, schedule: Schedule, ctx: ToolContext
     await _require_verified(uow, schedule, ctx, phone)
     appt = await uow.appointment(appointment_id)
     if appt is None or appt.phone != phone:
-        raise ToolError("not_found", f"I couldn't find appointment {appointment_id} for {say_ending(phone)}.")
+        raise Refused("not_found", appointment_id=appointment_id, phone=phone)
     return appt
 
 
-async def cancel_appointment(cmd: c.CancelAppointment, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+async def cancel_appointment(cmd: c.CancelAppointment, uow: UnitOfWork, ctx: ToolContext) -> Cancelled:
     schedule = await uow.schedule()
     appt = await _own_appointment(uow, schedule, ctx, cmd.appointment_id, cmd.phone)
-    info = _appointment(appt, schedule)
     if appt.status == "cancelled":
-        return {"ok": True, "already_cancelled": True, **info,
-                "say": f"That appointment on {info['say']} is already cancelled."}
+        return Cancelled(_appointment(appt, schedule), already=True)
     if appt.starts_at <= ctx.now:
-        raise ToolError("in_the_past", "That appointment has already started or passed, so I can't cancel it.")
+        raise Refused("in_the_past", appointment_id=appt.id, change="cancel")
     cancelled = await uow.cancel(appt.id, cmd.reason, ctx.now)
     audit_id = await uow.audit(appt.id, "cancelled", ctx.call_id, ctx.tool_call_id, appt.phone, appt.snapshot(),
                                cancelled.snapshot())
     await _confirm(uow, schedule, "cancelled", cancelled, audit_id)
-    return {"ok": True, "cancelled": True, **info, "say": f"Okay, your appointment on {info['say']} is cancelled."}
+    return Cancelled(_appointment(appt, schedule))
 
 
-async def reschedule_appointment(cmd: c.RescheduleAppointment, uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+async def reschedule_appointment(cmd: c.RescheduleAppointment, uow: UnitOfWork, ctx: ToolContext) -> Rescheduled:
     schedule = await uow.schedule()
     now = ctx.now
     appt = await _own_appointment(uow, schedule, ctx, cmd.appointment_id, cmd.phone)
     if appt.status != "booked":
-        raise ToolError("not_found", "That appointment was cancelled, so there's nothing to move.")
+        raise Refused("not_found", appointment_id=appt.id, change="reschedule")
     if appt.starts_at <= now:
-        raise ToolError("in_the_past", "That appointment has already started or passed, so I can't move it.")
+        raise Refused("in_the_past", appointment_id=appt.id, change="reschedule")
     service = schedule.service(appt.service_id)
     if service is None:
-        raise ToolError("not_found", "That service is no longer offered; please call the clinic.")
+        raise Refused("not_found", appointment_id=appt.id, service_gone=True)
     if cmd.resource is not None:
         resources = schedule.resources_for(service, cmd.resource)
     else:  # the same provider first, then anyone else who offers the service
@@ -538,17 +467,9 @@ async def reschedule_appointment(cmd: c.RescheduleAppointment, uow: UnitOfWork, 
             audit_id = await uow.audit(appt.id, "rescheduled", ctx.call_id, ctx.tool_call_id, appt.phone,
                                        appt.snapshot(), moved.snapshot())
             await _confirm(uow, schedule, "rescheduled", moved, audit_id)
-            info = _appointment(moved, schedule)
-            return {"ok": True, "rescheduled": True, **info,
-                    "previous_start": _iso(appt.starts_at, schedule),
-                    "say": f"Done. Your appointment is now {info['say']}."}
+            return Rescheduled(_appointment(moved, schedule), appt.starts_at)
     alts = await _alternatives(uow, schedule, service, resources, now, start)
-    raise ToolError(
-        "slot_taken",
-        f"Sorry, {say_time(start, schedule.tz)} isn't free, so your appointment stays where it was."
-        + _alternatives_say(alts),
-        alternatives=alts,
-    )
+    raise Refused("slot_taken", start=start, tz=schedule.tz, alternatives=alts, appointment_id=appt.id)
 
 
 # ---- call lifecycle ------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .model import UTC, InvalidArguments, ToolError
+from .model import UTC, Refused, Unreadable
 from .working_time import instant, wall_exists
 
 _WEEKDAY_NAMES = {
@@ -27,7 +27,7 @@ _LOCAL_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
 def parse_day(value: object, today: date, field: str = "date") -> date:
     """A calendar day from 'YYYY-MM-DD', 'today', 'tomorrow' or a weekday name."""
     if not isinstance(value, str):
-        raise InvalidArguments(f"The {field} should be a date like 2026-03-12, today, tomorrow or a weekday.")
+        raise Unreadable("date", "wrong_type", field=field, value=value)
     text = value.strip().lower()
     if text == "today":
         return today
@@ -41,45 +41,27 @@ def parse_day(value: object, today: date, field: str = "date") -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise InvalidArguments(
-            f"I couldn't understand the {field} '{_clip(value)}'. Please give a date like 2026-03-12, "
-            "today, tomorrow or a weekday."
-        ) from None
+        raise Unreadable("date", "unreadable", field=field, value=value) from None
 
 
 def parse_moment(value: object, tz: ZoneInfo, field: str) -> datetime:
     """An aware datetime from a local 'YYYY-MM-DDTHH:MM' (tenant zone) or an ISO string with offset."""
     if not isinstance(value, str):
-        raise InvalidArguments(
-            f"The {field} should be a date and time like 2026-03-12T14:30, in the clinic's local time."
-        )
+        raise Unreadable("date_time", "wrong_type", field=field, value=value)
     text = value.strip()
     if len(text) > 40:
-        raise InvalidArguments(f"The {field} is too long to be a date and time.")
+        raise Unreadable("date_time", "too_long", field=field, value=value)
     try:
         parsed = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
-        raise InvalidArguments(
-            f"I couldn't understand the {field} '{_clip(value)}'. Please give a date and time like "
-            "2026-03-12T14:30."
-        ) from None
+        raise Unreadable("date_time", "unreadable", field=field, value=value) from None
     if not 1900 <= parsed.year <= 2999:
-        raise InvalidArguments(f"The {field} {_clip(value)} is not a date I can book.")
+        raise Unreadable("date_time", "out_of_range", field=field, value=value)
     if parsed.tzinfo is not None:
         return parsed.astimezone(UTC)
     if not _LOCAL_RE.match(text):
-        raise InvalidArguments(
-            f"The {field} needs a time of day too, like 2026-03-12T14:30."
-        )
+        raise Unreadable("date_time", "needs_time", field=field, value=value)
     if not wall_exists(parsed.date(), parsed.time(), tz):
-        raise ToolError(
-            "nonexistent_time",
-            f"{parsed.strftime('%H:%M')} doesn't exist on that day because the clocks change. "
-            "Please pick another time.",
-        )
+        raise Refused("nonexistent_time", day=parsed.date(), wall=parsed.time())
     return instant(parsed.date(), parsed.time(), tz)
 
-
-def _clip(value: object, limit: int = 40) -> str:
-    text = str(value).replace("\n", " ").replace("\r", " ")
-    return text if len(text) <= limit else text[:limit] + "..."

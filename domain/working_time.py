@@ -14,7 +14,7 @@ Clock changes:
   the first instant after the gap (03:00 EDT): hours "02:30-05:00" that night are 03:00-05:00;
 - a wall time repeated by a fall-back change means its first occurrence, so hours "00:30-03:30" on the
   night the clocks go back are four absolute hours long, and both occurrences of 01:xx are working time.
-  Both are offered; the spoken answer says which one (see domain.phrases).
+  Both are offered; the spoken answer says which one (see domain.wording.phrases).
 """
 
 from __future__ import annotations

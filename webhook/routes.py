@@ -10,8 +10,9 @@ from aiohttp import web
 
 from domain import services
 from domain.commands import EndCall
-from domain.model import ToolContext, mask_phone
+from domain.model import Refused, ToolContext, mask_phone
 from store import TenantAuth
+from domain.wording import presenter
 
 from . import vapi
 from .keys import CLOCK, PUBLISHER, STORE
@@ -25,10 +26,7 @@ _UNAUTHORIZED = {"error": "unauthorized"}
 #: message types after which a call can hold nothing
 _END_OF_CALL = {"end-of-call-report"}
 #: said when the store fails mid-call; the caller hears this instead of silence or a stack trace
-_TROUBLE = services.encode({
-    "ok": False, "code": "temporarily_unavailable",
-    "say": "I'm sorry, I'm having trouble reaching the booking system. Please give me a moment and try again.",
-})
+_TROUBLE = services.ToolAnswer(presenter.answer(Refused("temporarily_unavailable")), "temporarily_unavailable")
 
 
 def _secret(request: web.Request) -> str | None:
@@ -114,7 +112,7 @@ async def _run(request: web.Request, tenant: TenantAuth, msg: dict[str, Any], ca
                       caller_phone=vapi.caller_number(msg), now=request.app[CLOCK]())
     try:
         uow = request.app[STORE].uow(tenant, read_only=not writes)
-        result = await services.execute(uow, ctx, call.name or "", handler)
+        answer = await services.execute(uow, ctx, call.name or "", handler, presenter.answer)
         publisher = request.app.get(PUBLISHER)
         if publisher is not None:
             publisher.publish_after_commit(uow.outbox)  # committed: hand the jobs to Redis, in the background
@@ -122,17 +120,8 @@ async def _run(request: web.Request, tenant: TenantAuth, msg: dict[str, Any], ca
         # nothing was committed (the transaction rolled back), so a retry of this toolCallId runs afresh
         log.exception("tool_failed", tenant=tenant.slug, call_id=ctx.call_id, tool=call.name,
                       caller=mask_phone(ctx.caller_phone))
-        result = _TROUBLE
-    outcome = _outcome(result)
-    return call.name or "", outcome, vapi.result_item(call, result)
-
-
-def _outcome(result: str) -> str:
-    try:
-        payload = json.loads(result)
-    except ValueError:
-        return "?"
-    return "ok" if payload.get("ok") else str(payload.get("code", "error"))
+        answer = _TROUBLE
+    return call.name or "", answer.outcome, vapi.result_item(call, answer.text)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -3,7 +3,7 @@
 A model says, per argument: its type and bounds (checked here, at the edge), a `description` for the voice
 model (what to pass and in which form; exported as the tool's JSON Schema for Vapi), and a `Say` hint: how
 the argument is named to the caller when it is missing or wrong. Validation errors become
-`InvalidArguments` with one speakable sentence built from those declarations.
+`InvalidArguments` naming the field, the problem and that hint; domain.wording.presenter words it.
 
 Blank strings and nulls count as missing; strings are stripped; unknown keys are ignored (Vapi merges static
 parameters such as `_call_id` into the arguments). Each model turns into the domain's command dataclass
@@ -45,22 +45,12 @@ MAX_CODE = 100
 
 @dataclass(frozen=True)
 class Say:
-    """How an argument is named to the caller when it is wrong: `hint` completes "I need the start: ...",
-    "The start should be ..." and "The start is too long; it should be ...". A field may replace any of
-    those sentences where a whole one reads better. Not part of the JSON Schema."""
+    """How an argument is named to the caller when it is missing or wrong: `hint` completes "I need the
+    start: ...", "The start should be ..." (domain.wording.presenter holds those sentences); `kind` is what
+    the presenter words it as (text, integer, identifier, otp_code). Not part of the JSON Schema."""
 
     hint: str
-    missing: str | None = None
-    invalid: str | None = None
-    too_long: str | None = None
-
-    def sentence(self, field: str, problem: str) -> str:
-        label = field.replace("_", " ")
-        if problem == "missing":
-            return self.missing or f"I need the {label}: {self.hint}."
-        if problem == "too_long":
-            return self.too_long or f"The {label} is too long; it should be {self.hint}."
-        return self.invalid or f"The {label} should be {self.hint}."
+    kind: str = "text"
 
 
 def _no_booleans(value: Any) -> Any:
@@ -114,7 +104,7 @@ PartOfDay = Annotated[Literal["morning", "afternoon", "evening"], BeforeValidato
                       Field(description="The part of the day the caller prefers, if they said one.")]
 # bounds go right after the type, before any validator wraps it, to stay JSON Schema (`minimum`, not `ge`)
 Limit = Annotated[int, Field(ge=1), BeforeValidator(_no_booleans), AfterValidator(lambda n: min(n, MAX_LIMIT)),
-                  Say(f"a number from 1 to {MAX_LIMIT}"),
+                  Say(f"a number from 1 to {MAX_LIMIT}", kind="integer"),
                   Field(description=f"How many openings to return, from 1 to {MAX_LIMIT}.",
                         json_schema_extra={"maximum": MAX_LIMIT})]
 Name = Annotated[Text, Say("the caller's full name"), Field(
@@ -129,7 +119,7 @@ Reason = Annotated[LongText, Say("a short reason"), Field(
     description="Why the caller is cancelling, in a few words, if they said.")]
 AppointmentId = Annotated[
     int, Field(gt=0, lt=2**63), BeforeValidator(_no_booleans), BeforeValidator(_appointment_number),
-    Say("the appointment number, like 1042", missing="I need the appointment id."),
+    Say("the appointment number", kind="identifier"),
     Field(description="The appointment's number (`appointment_id`) as book_appointment or lookup_appointments "
                       'returned it, or as the caller read it from their text ("1042" or "#1042").',
           examples=[1042])]
@@ -137,8 +127,7 @@ Code = Annotated[
     Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_CODE)] | StrictInt,
     # the model is asked for text: a number would lose a leading zero (int codes are still accepted)
     WithJsonSchema({"type": "string", "maxLength": MAX_CODE}),
-    Say("the six digits of the code", missing="I need the six digits of the code.",
-        invalid="I need the six digits of the code.", too_long="That's too long to be the code; it has six digits."),
+    Say("the six digits of the code", kind="otp_code"),
     Field(description='The code exactly as the caller read it back, as text: "123456", "1 2 3 4 5 6" or '
                       '"one two three four five six".',
           examples=["123456"])]
@@ -175,8 +164,9 @@ def _invalid(model: type[ToolArgs], error: ValidationError) -> InvalidArguments:
     errors = error.errors(include_url=False, include_input=False)
     field = str(errors[0]["loc"][0])
     kinds = {e["type"] for e in errors if e["loc"][:1] == (field,)}
-    problem = "missing" if "missing" in kinds else "too_long" if "string_too_long" in kinds else "invalid"
-    return InvalidArguments(say_of(model, field).sentence(field, problem), field=field)
+    problem = "missing" if "missing" in kinds else "too_long" if "string_too_long" in kinds else "wrong_type"
+    say = say_of(model, field)
+    return InvalidArguments(say.kind, problem, field=field, hint=say.hint)
 
 
 def say_of(model: type[ToolArgs], field: str) -> Say:

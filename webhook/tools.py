@@ -1,7 +1,8 @@
 """The tool registry: for each tool name, how its arguments become a command and which use case runs it.
 
 Arguments are checked for type and size here, at the edge, by each tool's model in `tool_args.py`;
-anything wrong becomes `invalid_arguments` with a sentence the assistant can say.
+anything wrong becomes `invalid_arguments` naming the field and what was expected (domain.wording.presenter
+says it). Unknown keys are ignored (Vapi merges static parameters such as `_call_id` into the arguments).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain import services
-from domain.model import InvalidArguments, ToolContext, ToolError
+from domain.model import InvalidArguments, Refused, ToolContext
 from domain.ports import UnitOfWork
 
 from . import tool_args as a
@@ -44,33 +45,26 @@ def tool_parameters() -> dict[str, dict[str, Any]]:
     return {name: a.parameters_schema(tool.args) for name, tool in TOOL_HANDLERS.items()}
 
 
-_ARGUMENT_ERRORS = {
-    "not_json": "The tool arguments weren't valid JSON. Please try again.",
-    "not_object": "The tool arguments should be an object of named values.",
-    "too_large": "The tool arguments were far too long.",
-}
-
-
-def _failing(error: ToolError) -> services.Handler:
-    async def handler(uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+def _failing(error: Refused) -> services.Handler:
+    async def handler(uow: UnitOfWork, ctx: ToolContext) -> Any:
         raise error
     return handler
 
 
 def prepare(name: str | None, arguments: dict[str, Any], arguments_error: str | None) -> tuple[services.Handler, bool]:
     """The handler to execute for one call, and whether it writes. Bad input yields a handler that fails
-    with a speakable error, so that answer is stored and replayed like any other."""
+    with a refusal, so that answer is stored and replayed like any other."""
     tool = TOOL_HANDLERS.get(name or "")
     if tool is None:
-        return _failing(ToolError("unknown_tool", "Sorry, I can't do that here.", known=sorted(TOOL_HANDLERS))), False
-    if arguments_error:
-        return _failing(InvalidArguments(_ARGUMENT_ERRORS[arguments_error])), False
+        return _failing(Refused("unknown_tool", known=tuple(sorted(TOOL_HANDLERS)))), False
+    if arguments_error:  # not_json, not_object or too_large
+        return _failing(InvalidArguments("object", arguments_error)), False
     try:
         command = tool.args.parse(arguments)
-    except ToolError as e:
+    except Refused as e:
         return _failing(e), False
 
-    async def handler(uow: UnitOfWork, ctx: ToolContext) -> dict[str, Any]:
+    async def handler(uow: UnitOfWork, ctx: ToolContext) -> Any:
         return await tool.run(command, uow, ctx)
 
     return handler, tool.writes

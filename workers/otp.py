@@ -14,6 +14,7 @@ from domain.jobs import SEND_CODE
 from domain.model import SmsJob
 from domain.notify import deliver_sms
 from domain.otp import hash_code, new_code, new_salt
+from domain.wording.texts import otp_code_text
 
 from .runtime import current
 
@@ -36,7 +37,7 @@ async def send_code(tenant_id: int, challenge_id: int, sms_id: int) -> None:
         tenant = await r.store.tenant_sms(tenant_id)
         if ttl is None or tenant is None:
             return None  # verified, replaced or too old: never send a code late
-        return f"{tenant.name}: your verification code is {code}. It expires in {ttl // 60} minutes."
+        return otp_code_text(tenant.name, code, ttl // 60)
 
     outcome = await deliver_sms(r.store, r.sms, tenant_id, sms_id, now, body_for=body)
     if outcome in _SETTLED:

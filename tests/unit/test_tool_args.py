@@ -10,7 +10,8 @@ import json
 import pytest
 
 from domain import commands as c
-from domain.model import InvalidArguments, ToolError
+from domain.model import InvalidArguments
+from domain.wording.presenter import refusal as present
 from webhook import tool_args as a
 from webhook.tools import TOOL_HANDLERS, prepare, tool_parameters
 
@@ -131,24 +132,25 @@ _CODE = "I need the six digits of the code."
 ])
 def test_bad_arguments_are_refused_with_a_sentence_naming_the_field(tool, arguments, field, say):
     refusal = _refusal(tool, arguments)
-    assert refusal.payload() == {"ok": False, "code": "invalid_arguments", "say": say, "field": field}
+    assert present(refusal) == {"ok": False, "code": "invalid_arguments", "say": say, "field": field}
 
 
 def test_every_argument_of_every_tool_has_a_sentence_for_each_problem():
     for name, tool in TOOL_HANDLERS.items():
         for field in tool.args.model_fields:
-            hint = a.say_of(tool.args, field)
-            for problem in ("missing", "invalid", "too_long"):
-                say = hint.sentence(field, problem)
+            declared = a.say_of(tool.args, field)
+            for problem in ("missing", "wrong_type", "too_long"):
+                refused = InvalidArguments(declared.kind, problem, field=field, hint=declared.hint)
+                say = present(refused)["say"]
                 assert 10 < len(say) < 150 and say.endswith("."), (name, field, problem)
 
 
 def test_prepare_answers_bad_arguments_with_a_stored_refusal_that_writes_nothing():
     handler, writes = prepare("book_appointment", {"name": "N" * 5000}, None)
     assert writes is False
-    with pytest.raises(ToolError) as e:
+    with pytest.raises(InvalidArguments) as e:
         asyncio.run(handler(None, None))  # type: ignore[arg-type]  # fails before touching either
-    assert e.value.code == "invalid_arguments" and e.value.fields == {"field": "name"}
+    assert e.value.code == "invalid_arguments" and e.value.field == "name" and e.value.problem == "too_long"
 
 
 # ---- the registry and the domain ---------------------------------------------------------------------------

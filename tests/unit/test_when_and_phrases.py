@@ -7,9 +7,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.model import InvalidArguments, ToolError
-from domain.phrases import ordinal, say_clock, say_day, say_openings, say_time
+from domain.model import InvalidArguments, Refused
 from domain.when import parse_day, parse_moment
+from domain.wording.phrases import ordinal, say_clock, say_day, say_openings, say_time
+from domain.wording.presenter import say
 from domain.working_time import instant, wall_exists
 
 NY = ZoneInfo("America/New_York")
@@ -29,7 +30,7 @@ def test_days_are_read_as_callers_say_them(text, expected):
 def test_unreadable_days_are_invalid_arguments_with_a_sentence(value):
     with pytest.raises(InvalidArguments) as e:
         parse_day(value, TUESDAY)
-    assert e.value.code == "invalid_arguments" and e.value.say.endswith(".")
+    assert e.value.code == "invalid_arguments" and say(e.value).endswith(".")
 
 
 def test_a_local_time_is_read_in_the_clinics_zone_and_an_offset_is_respected():
@@ -47,9 +48,9 @@ def test_unreadable_times_are_invalid_arguments(value):
 
 
 def test_a_wall_time_skipped_by_spring_forward_is_reported_not_shifted():
-    with pytest.raises(ToolError) as e:
+    with pytest.raises(Refused) as e:
         parse_moment("2026-03-08T02:30", NY, "start")
-    assert e.value.code == "nonexistent_time" and "clocks change" in e.value.say
+    assert e.value.code == "nonexistent_time" and "clocks change" in say(e.value)
     assert not wall_exists(date(2026, 3, 8), time(2, 30), NY)
     assert wall_exists(date(2026, 3, 8), time(3, 0), NY)
     # as an opening or closing time it moves to the first instant after the gap: 03:00 EDT = 07:00 UTC

@@ -1,4 +1,4 @@
-"""Speakable English for times and dates, in the tenant's zone.
+"""Speakable English for times, dates, lists and phone numbers, in the tenant's zone.
 
 A text-to-speech voice reads these as they are: "Thursday March 12th at 2:30 in the afternoon with Dr Lee".
 No ISO strings, no "14:30", no "PM".
@@ -9,11 +9,26 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from .model import speak_list
-
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
            "October", "November", "December")
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def speak_list(items: list[str], conj: str = "or") -> str:
+    """'a', 'a or b', 'a, b, or c'."""
+    items = [i for i in items if i]
+    if not items:
+        return ""
+    if len(items) == 1:
+        return items[0]
+    if len(items) == 2:
+        return f"{items[0]} {conj} {items[1]}"
+    return ", ".join(items[:-1]) + f", {conj} {items[-1]}"
+
+
+def say_ending(e164: str) -> str:
+    """'the number ending in 4 3 2 1': how a number is read back without saying all of it."""
+    return "the number ending in " + " ".join(e164[-4:])
 
 
 def ordinal(n: int) -> str:
