@@ -139,6 +139,11 @@ class Booking:
     phone: str | None = None
     notes: str | None = None
 
+    def hold_is_live(self, now: datetime) -> bool:
+        """A hold blocks its time until `hold_expires_at`, whether or not anything has marked it expired yet
+        (the store's SQL spells the same rule once, in store/bookings.py)."""
+        return self.status == "held" and self.hold_expires_at is not None and self.hold_expires_at > now
+
     def snapshot(self) -> dict[str, Any]:
         """What the audit trail records of this row (phone masked)."""
         return {

@@ -11,11 +11,6 @@ from .availability import Busy
 from .model import Booking, OtpChallenge, OutboxEntry, Schedule
 
 
-class Clock(Protocol):
-    def __call__(self) -> datetime:
-        """Now, timezone-aware. Every time comparison (hold expiry included) uses it, never the DB's now()."""
-
-
 class UnitOfWork(Protocol):
     """One tenant's view of the store, one transaction at a time.
 
@@ -33,7 +28,6 @@ class UnitOfWork(Protocol):
     def savepoint(self) -> AbstractAsyncContextManager[Any]: ...
 
     # tool-call idempotency
-    async def stored_result(self, tool_call_id: str) -> str | None: ...
     async def claim_tool_call(self, tool_call_id: str, call_id: str | None, name: str) -> str | None:
         """Reserve the id for this transaction; returns the stored result instead if it already has one."""
     async def save_result(self, tool_call_id: str, call_id: str | None, name: str, result: str,
@@ -75,15 +69,12 @@ class UnitOfWork(Protocol):
 
     # history and jobs
     async def count_sms(self, key_prefix: str, since: datetime) -> int: ...
+    async def audit_hold_ended(self, hold: Booking, action: str, call_id: str | None,
+                               tool_call_id: str | None) -> None:
+        """Audit a hold that stopped being held (expired, released, replaced), as every site records it."""
     async def audit(self, booking_id: int, action: str, call_id: str | None, tool_call_id: str | None,
                     phone: str | None, before: dict[str, Any] | None, after: dict[str, Any] | None) -> int: ...
     async def enqueue(self, queue: str, actor: str, args: list[Any], eta: datetime | None = None) -> None:
         """Write an outbox row in this transaction (and remember it for publishing after commit)."""
     async def queue_sms(self, kind: str, dedupe_key: str, to_phone: str, body: str | None) -> int | None:
         """Record a text to send; None if one with that key exists already (it is never sent twice)."""
-
-
-class Dispatcher(Protocol):
-    """Publishes committed outbox entries to the job queue without ever blocking a caller for long."""
-
-    def publish_after_commit(self, entries: list[OutboxEntry]) -> None: ...

@@ -172,6 +172,20 @@ async def _alternatives(uow: UnitOfWork, schedule: Schedule, service: Service, r
 
 # ---- reserve / release ------------------------------------------------------------------------------------
 
+
+async def _require_open_call(uow: UnitOfWork, call_id: str) -> None:
+    """The one check that a call is still open: nothing is held or texted for a call that has ended."""
+    if await uow.open_call(call_id) == "ended":
+        raise Refused("call_ended")
+
+
+async def _release_holds(uow: UnitOfWork, ctx: ToolContext, call_id: str, action: str) -> int:
+    """Release the call's hold (if any) and audit it as `action` ('released' or 'replaced'); returns how many."""
+    released = await uow.release_holds_of_call(call_id, ctx.now)
+    for old in released:
+        await uow.audit_hold_ended(old, action, call_id, ctx.tool_call_id)
+    return len(released)
+
 #: why a time cannot be booked -> the refusal's code, most relevant first (past before closed before off-grain)
 _REASONS = {
     "in_the_past": "in_the_past",
@@ -210,11 +224,8 @@ async def _reserve(cmd: c.ReserveSlot, uow: UnitOfWork, ctx: ToolContext) -> Slo
     resources = schedule.resources_for(service, cmd.resource)
     start = parse_moment(cmd.start, schedule.tz, "start")
     candidates = await _bookable(uow, schedule, service, resources, start, now)
-    if await uow.open_call(call_id) == "ended":
-        raise Refused("call_ended")
-    for old in await uow.release_holds_of_call(call_id, now):  # a call holds one slot: the new one replaces it
-        await uow.audit(old.id, "replaced", call_id, ctx.tool_call_id, None,
-                        {**old.snapshot(), "status": "held"}, old.snapshot())
+    await _require_open_call(uow, call_id)
+    await _release_holds(uow, ctx, call_id, "replaced")  # a call holds one slot: the new one replaces it
     end = start + timedelta(minutes=service.minutes)
     expires = now + timedelta(minutes=schedule.hold_minutes)
     for resource in candidates:
@@ -251,8 +262,7 @@ async def send_otp(cmd: c.SendOtp, uow: UnitOfWork, ctx: ToolContext) -> CodeSen
 async def _start_challenge(uow: UnitOfWork, schedule: Schedule, ctx: ToolContext, phone: str) -> CodeSent:
     """A new code for this call, within the tenant's send limits; the worker generates and texts it."""
     call_id = _require_call(ctx)
-    if await uow.open_call(call_id) == "ended":
-        raise Refused("call_ended")
+    await _require_open_call(uow, call_id)
     policy, now = schedule.otp, ctx.now
     await uow.otp_lock(phone)  # concurrent requests for one number are counted one at a time
     sends, last = await uow.otp_recent(phone, now - timedelta(seconds=policy.send_window_seconds))
@@ -339,11 +349,7 @@ async def send_confirmation(cmd: c.SendConfirmation, uow: UnitOfWork, ctx: ToolC
 
 async def release_slot(cmd: c.ReleaseSlot, uow: UnitOfWork, ctx: ToolContext) -> SlotReleased:
     call_id = _require_call(ctx)
-    released = await uow.release_holds_of_call(call_id, ctx.now)
-    for old in released:
-        await uow.audit(old.id, "released", call_id, ctx.tool_call_id, None,
-                        {**old.snapshot(), "status": "held"}, old.snapshot())
-    return SlotReleased(len(released))
+    return SlotReleased(await _release_holds(uow, ctx, call_id, "released"))
 
 
 # ---- book / lookup / cancel / reschedule ----------------------------------------------------------------
@@ -362,7 +368,7 @@ async def _book_hold(uow: UnitOfWork, schedule: Schedule, ctx: ToolContext, call
     """Turn the call's active hold into an appointment, in this transaction, with its confirmation queued."""
     now = ctx.now
     hold = await uow.hold_of_call(call_id)
-    if hold is None or hold.hold_expires_at is None or hold.hold_expires_at <= now:
+    if hold is None or not hold.hold_is_live(now):
         last = hold or await uow.last_booking_of_call(call_id)
         if last is not None and last.status == "booked" and _same_name(last.customer_name, name):
             # the assistant asked again (new toolCallId) after it had booked: same appointment, not a second one
@@ -458,9 +464,7 @@ async def reschedule_appointment(cmd: c.RescheduleAppointment, uow: UnitOfWork, 
     if ctx.call_id:  # the caller may have put the new time on hold first: that hold is theirs to use
         hold = await uow.hold_of_call(ctx.call_id)
         if hold is not None and hold.starts_at < end and hold.ends_at > start:
-            for old in await uow.release_holds_of_call(ctx.call_id, now):
-                await uow.audit(old.id, "released", ctx.call_id, ctx.tool_call_id, None,
-                                {**old.snapshot(), "status": "held"}, old.snapshot())
+            await _release_holds(uow, ctx, ctx.call_id, "released")
     for resource in candidates:
         moved = await uow.try_move(appt.id, resource.id, start.astimezone(schedule.tz).date(), start, end, now)
         if moved is not None:
@@ -480,7 +484,6 @@ async def end_call(cmd: c.EndCall, uow: UnitOfWork, now: datetime) -> int:
     async with uow:
         released = await uow.end_call(cmd.call_id, cmd.reason, now)
         for old in released:
-            await uow.audit(old.id, "released", cmd.call_id, None, None,
-                            {**old.snapshot(), "status": "held"}, old.snapshot())
+            await uow.audit_hold_ended(old, "released", cmd.call_id, None)
         await uow.commit()
     return len(released)

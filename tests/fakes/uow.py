@@ -188,6 +188,10 @@ class FakeUnitOfWork:
         return sum(1 for key, row in self.state.sms.items()
                    if key.startswith(key_prefix) and (row[4] is None or row[4] > since))
 
+    async def audit_hold_ended(self, hold: Booking, action: str, call_id: str | None,
+                               tool_call_id: str | None) -> None:
+        self.state.audits.append((hold.id, action))
+
     async def audit(self, booking_id: int, action: str, call_id: str | None, tool_call_id: str | None,
                     phone: str | None, before: dict | None, after: dict | None) -> int:
         self.state.audits.append((booking_id, action))
