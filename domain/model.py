@@ -44,6 +44,27 @@ class Closure:
 
 
 @dataclass(frozen=True)
+class VapiConfig:
+    """A clinic's `[vapi]` table: how its Vapi assistants are configured and how Vapi may authenticate."""
+
+    #: the environment variable holding the clinic's Vapi API key (None: VAPI_API_KEY)
+    api_key_env: str | None = None
+    #: the clinic's Vapi numbers (E.164, or Vapi phone-number ids), for assistant-request
+    phone_numbers: tuple[str, ...] = ()
+    #: a Vapi credential id for the tools' server (instead of the X-Vapi-Secret header)
+    credential_id: str | None = None
+    #: only these tools (None: every tool the clinic's settings allow)
+    tools: tuple[str, ...] | None = None
+    #: signed requests (Vapi's HMAC credential): the variable holding the key, and how Vapi signs
+    hmac_secret_env: str | None = None
+    hmac_algorithm: str = "sha256"
+    hmac_encoding: str = "hex"
+    hmac_signature_header: str = "x-signature"
+    hmac_timestamp_header: str = "x-timestamp"
+    hmac_signature_prefix: str = ""
+
+
+@dataclass(frozen=True)
 class Schedule:
     """Everything about a tenant that availability needs, loaded once per configuration version."""
 
@@ -64,6 +85,11 @@ class Schedule:
     otp: OtpPolicy = OtpPolicy()
     #: the clinic's own number (E.164), which texts give patients to call to cancel or change
     phone: str | None = None
+    #: the Vapi assistants allowed to use this clinic's secret (the first answers assistant-request)
+    assistant_ids: tuple[str, ...] = ()
+    #: the environment variable holding the webhook secret (None: the secret was written in the file)
+    secret_env: str | None = None
+    vapi: VapiConfig = VapiConfig()
 
     def service_named(self, name: str | None) -> Service:
         if name is None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -36,8 +36,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from .model import WEEKDAYS
+from .model import WEEKDAYS, VapiConfig
 from .otp import OtpPolicy
+from .tool_names import ALL_TOOLS
 
 #: defaults for optional [tenant] settings
 DEFAULT_HOLD_MINUTES = 10
@@ -209,6 +210,10 @@ Country = Annotated[Text, _rule(_COUNTRY_RE.fullmatch, 'use a two-letter country
 SlotMinutes = Annotated[Whole, _rule(lambda m: 60 % m == 0, "must divide an hour evenly: 5, 10, 15, 20, 30 or 60")]
 Secret = Annotated[Text, _rule(lambda s: len(s) >= MIN_SECRET_LENGTH, f"the secret {_SHORT_SECRET}")]
 EnvName = Annotated[Text, AfterValidator(_env_is_set)]
+#: the name of an environment variable that need not be set where the file is applied (only where it is used)
+EnvVarName = Annotated[Text, _rule(re.compile(r"[A-Za-z_][A-Za-z0-9_]*").fullmatch,
+                                   "must be the name of an environment variable, such as BRIGHT_SMILE_VAPI_KEY")]
+ToolName = Annotated[Text, _rule(ALL_TOOLS.__contains__, "is not a tool; the tools are " + ", ".join(ALL_TOOLS))]
 E164 = Annotated[Text, _rule(_E164_RE.fullmatch, 'must be an E.164 number such as "+15557010100"')]
 MessagingServiceSid = Annotated[Text, _rule(lambda s: s.startswith("MG"), "a Messaging Service SID starts with MG")]
 AccountSid = Annotated[Text, _rule(lambda s: s.startswith("AC"), "an Account SID starts with AC")]
@@ -282,6 +287,39 @@ class _Otp(_Table):
     resend_cooldown_seconds: Whole = Field(OtpPolicy.resend_cooldown_seconds, ge=0, le=600)
 
 
+class _Vapi(_Table):
+    """[vapi], optional: how this clinic's Vapi assistants are configured (`frontdesk vapi sync`) and how Vapi
+    may authenticate to us besides the webhook secret (a signed request, with Vapi's HMAC credential)."""
+
+    api_key_env: EnvVarName | None = None
+    phone_numbers: tuple[Text, ...] = ()
+    credential_id: Text | None = None
+    tools: tuple[ToolName, ...] | None = None
+    hmac_secret_env: EnvName | None = None
+    hmac_algorithm: Literal["sha256", "sha512", "sha1"] = "sha256"
+    hmac_encoding: Literal["hex", "base64"] = "hex"
+    hmac_signature_header: Text = "x-signature"
+    hmac_timestamp_header: Text = "x-timestamp"
+    hmac_signature_prefix: str = ""
+
+    @field_validator("phone_numbers")
+    @classmethod
+    def _numbers_or_ids(cls, numbers: tuple[str, ...]) -> tuple[str, ...]:
+        """A number is kept as E.164 ("+1 555 701 0100" -> "+15557010100"); anything else is a Vapi id."""
+        out = []
+        for n in numbers:
+            if n.startswith("+"):
+                try:
+                    parsed = phonenumbers.parse(n, None)
+                except phonenumbers.NumberParseException:
+                    raise _problem(f"{n!r} is not a phone number in E.164 form, such as \"+15557010100\"") from None
+                n = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            out.append(n)
+        if len(set(out)) != len(out):
+            raise _problem("lists a number twice")
+        return tuple(out)
+
+
 class _Tenant(_Table):
     """[tenant]: the clinic itself."""
 
@@ -343,6 +381,7 @@ class _TenantFile(_Table):
     closures: tuple[ClosureSpec, ...] = ()
     sms: SmsSpec = SmsSpec()
     otp: _Otp = _Otp()
+    vapi: _Vapi = _Vapi()
 
 
 # ---- what is applied -------------------------------------------------------------------------------------
@@ -371,6 +410,7 @@ class TenantSpec:
     closures: tuple[ClosureSpec, ...]
     sms: SmsSpec = SmsSpec()
     otp: OtpPolicy = OtpPolicy()
+    vapi: VapiConfig = VapiConfig()
 
     @classmethod
     def _of(cls, file: _TenantFile, environ: Mapping[str, str]) -> TenantSpec:
@@ -378,7 +418,7 @@ class TenantSpec:
         secret, secret_env = settings.pop("webhook_secret"), settings.pop("webhook_secret_env")
         return cls(**settings, secret=secret or environ[secret_env], secret_env=secret_env,
                    services=file.services, resources=file.resources, closures=file.closures, sms=file.sms,
-                   otp=OtpPolicy(**dict(file.otp)))
+                   otp=OtpPolicy(**dict(file.otp)), vapi=VapiConfig(**dict(file.vapi)))
 
     def fingerprint(self, secret_hash: str) -> str:
         """A digest of everything applied, so re-applying an unchanged file is a no-op."""
@@ -421,10 +461,12 @@ _SECTIONS = {
     "closures": 'must be [[closures]] entries with a date = "YYYY-MM-DD"',
     "sms": "must be a table: [sms]",
     "otp": "must be a table: [otp]",
+    "vapi": "must be a table: [vapi]",
 }
 _MESSAGES = {
     "missing": "is required",
     "extra_forbidden": "unknown field",
+    "literal_error": "must be one of {expected}",
     "string_type": "must be text",
     "string_too_short": "must be non-empty text",
     "string_too_long": "is longer than {max_length} characters",

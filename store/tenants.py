@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hmac
 import time
+import dataclasses
 from dataclasses import asdict, dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, TEXT
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, JSONB, TEXT
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.model import Closure, Resource, Schedule, Service
+from domain.model import Closure, Resource, Schedule, Service, VapiConfig
 from domain.otp import OtpPolicy
 from domain.tenant_config import TenantSpec
 
@@ -20,6 +22,13 @@ from .engine import hash_secret
 
 #: how long a process trusts a secret it has looked up; a rotated or removed secret stops working after this
 AUTH_CACHE_SECONDS = 5.0
+
+
+def vapi_config(stored: dict[str, Any]) -> VapiConfig:
+    """The [vapi] table as applied (JSON keeps lists; the config holds tuples)."""
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()
+                              if k in VapiConfig.__dataclass_fields__}
+    return VapiConfig(**values)
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,7 @@ class TenantsStoreMixin(StoreBase):
             hold_minutes=t.hold_minutes, slot_minutes=t.slot_minutes, require_otp=t.require_otp,
             booking_horizon_days=t.booking_horizon_days, min_notice_minutes=t.min_notice_minutes,
             services=services, resources=resources, closures=closures, version=t.config_version, phone=t.phone,
+            assistant_ids=tuple(t.assistant_ids), secret_env=t.secret_env, vapi=vapi_config(t.vapi),
             otp=OtpPolicy(code_ttl_seconds=t.otp_code_ttl_seconds, max_attempts=t.otp_max_attempts,
                           max_sends=t.otp_max_sends, send_window_seconds=t.otp_send_window_seconds,
                           resend_cooldown_seconds=t.otp_resend_cooldown_seconds),
@@ -122,6 +132,24 @@ class TenantsStoreMixin(StoreBase):
         return schedule
 
     # ---- administration -------------------------------------------------------------------------
+
+    _SQL_SET_VAPI = text("UPDATE tenants SET vapi = :v, vapi_phone_numbers = :n WHERE id = :i").bindparams(
+        bindparam("v", type_=JSONB), bindparam("n", type_=ARRAY(TEXT)))
+    _SQL_SHARED_IDS = text(
+        "SELECT slug, ARRAY(SELECT unnest(assistant_ids) INTERSECT SELECT unnest(CAST(:a AS text[]))) AS assistants, "
+        "ARRAY(SELECT unnest(vapi_phone_numbers) INTERSECT SELECT unnest(CAST(:n AS text[]))) AS numbers "
+        "FROM tenants WHERE slug <> :s AND (assistant_ids && CAST(:a AS text[]) "
+        "OR vapi_phone_numbers && CAST(:n AS text[]))")
+
+    async def _refuse_shared_ids(self, conn: AsyncConnection, spec: TenantSpec) -> None:
+        """An assistant or a Vapi number belongs to one tenant: Vapi's signed requests and assistant-request
+        find the tenant by them."""
+        for r in await conn.execute(self._SQL_SHARED_IDS, {
+                "s": spec.slug, "a": list(spec.assistant_ids), "n": list(spec.vapi.phone_numbers)}):
+            if r.assistants:
+                raise ValueError(f"tenant.assistant_ids: {', '.join(r.assistants)} already belongs to tenant "
+                                 f"{r.slug}; an assistant serves one clinic")
+            raise ValueError(f"vapi.phone_numbers: {', '.join(r.numbers)} already belongs to tenant {r.slug}")
 
     async def apply_tenant(self, spec: TenantSpec) -> tuple[int, str]:
         """Create or update a tenant from its file, in one transaction. Returns (id, 'created'|'updated'|
@@ -136,6 +164,7 @@ class TenantsStoreMixin(StoreBase):
             if other is not None:
                 raise ValueError("tenant.webhook_secret: this secret is already used by another tenant; "
                                  "every tenant needs its own")
+            await self._refuse_shared_ids(conn, spec)
             row = (await conn.execute(
                 text("SELECT id, config_fingerprint FROM tenants WHERE slug = :s FOR UPDATE"), {"s": spec.slug}
             )).first()
@@ -173,6 +202,8 @@ class TenantsStoreMixin(StoreBase):
                     "WHERE slug = :slug"
                 ).bindparams(bindparam("a", type_=ARRAY(TEXT))), values)
                 action = "updated"
+            await conn.execute(self._SQL_SET_VAPI, {
+                "i": tenant_id, "v": dataclasses.asdict(spec.vapi), "n": list(spec.vapi.phone_numbers)})
             await self._apply_schedule(conn, tenant_id, spec)
         self._auth_cache.clear()
         return tenant_id, action

@@ -1,6 +1,6 @@
 """The tool registry: for each tool name, how its arguments become a command and which use case runs it.
 
-Arguments are checked for type and size here, at the edge, by each tool's model in `tool_args.py`;
+Arguments are checked for type and size here, at the edge, by each tool's model in `assistant/tool_args.py`;
 anything wrong becomes `invalid_arguments` naming the field and what was expected (domain.wording.presenter
 says it). Unknown keys are ignored (Vapi merges static parameters such as `_call_id` into the arguments).
 """
@@ -15,7 +15,7 @@ from domain import services
 from domain.model import InvalidArguments, Refused, ToolContext
 from domain.ports import UnitOfWork
 
-from . import tool_args as a
+from assistant import tool_args as a
 
 
 @dataclass(frozen=True)

@@ -188,3 +188,29 @@ async def test_tenant_apply_cli_reports_every_bad_field_and_applies_nothing(data
     again = _cli("tenant", "apply", str(ROOT / "examples" / "demo-clinic.toml"), env=env)
     assert "bright-smile unchanged" in again.stdout
 
+
+
+async def test_a_tenants_vapi_table_is_applied_and_an_assistant_or_number_belongs_to_one_tenant(store, db):
+    first = clinic_config(assistant_ids=["asst_shared"])
+    first["vapi"] = {"phone_numbers": ["+1 555 701 0100", "pn_1"], "tools": ["check_availability"],
+                     "api_key_env": "FIRST_VAPI_KEY"}
+    spec = parse_tenant(first, "first", {})
+    tenant_id, _ = await store.apply_tenant(spec)
+    auth = await store.authenticate(spec.secret)
+    async with store.uow(auth) as uow:
+        schedule = await uow.schedule()
+    assert schedule.assistant_ids == ("asst_shared",)
+    assert (schedule.vapi.phone_numbers, schedule.vapi.tools, schedule.vapi.api_key_env) == (
+        ("+15557010100", "pn_1"), ("check_availability",), "FIRST_VAPI_KEY")
+
+    stolen_assistant = clinic_config(assistant_ids=["asst_other", "asst_shared"])
+    with pytest.raises(ValueError, match="asst_shared already belongs to tenant"):
+        await store.apply_tenant(parse_tenant(stolen_assistant, "second", {}))
+    stolen_number = clinic_config()
+    stolen_number["vapi"] = {"phone_numbers": ["+15557010100"]}
+    with pytest.raises(ValueError, match=r"\+15557010100 already belongs to tenant"):
+        await store.apply_tenant(parse_tenant(stolen_number, "third", {}))
+    # nothing of the refused files was applied
+    assert db.execute("SELECT count(*) FROM tenants WHERE 'asst_other' = ANY(assistant_ids)").fetchone()[0] == 0
+    assert db.execute("SELECT vapi_phone_numbers FROM tenants WHERE id = %s", (tenant_id,)).fetchone()[0] == [
+        "+15557010100", "pn_1"]

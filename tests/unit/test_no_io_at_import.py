@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("domain", "store", "adapters", "webhook", "workers", "frontdesk")
+PACKAGES = ("domain", "store", "adapters", "assistant", "webhook", "workers", "frontdesk")
 
 #: run in a fresh interpreter: every connection attempt and name lookup fails and is recorded, and so is
 #: every read of a variable the settings are made of; then each module given is imported

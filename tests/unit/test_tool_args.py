@@ -12,7 +12,7 @@ import pytest
 from domain import commands as c
 from domain.model import InvalidArguments
 from domain.wording.presenter import refusal as present
-from webhook import tool_args as a
+from assistant import tool_args as a
 from webhook.tools import TOOL_HANDLERS, prepare, tool_parameters
 
 
@@ -212,3 +212,9 @@ def test_the_schema_says_what_is_required_and_the_bounds_the_edge_enforces():
     assert schemas["cancel_appointment"]["properties"]["appointment_id"]["type"] == "integer"
     assert schemas["verify_otp"]["properties"]["code"]["type"] == "string"  # text keeps a leading zero
     assert "exactly as check_availability returned it" in schemas["reserve_slot"]["properties"]["start"]["description"]
+
+
+def test_every_tool_the_domain_names_has_a_handler_and_argument_model_and_no_other():
+    from domain.tool_names import ALL_TOOLS
+
+    assert list(TOOL_HANDLERS) == list(ALL_TOOLS)
