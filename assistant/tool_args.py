@@ -321,3 +321,19 @@ def parameters_schema(model: type[ToolArgs]) -> dict[str, Any]:
     schema.pop("title", None)
     return {"type": "object", "description": " ".join(schema["description"].split()), "properties": schema.get("properties", {}),
             "required": schema.get("required", [])}
+
+
+#: each tool's argument model, by the tool's name (domain.tool_names.ALL_TOOLS order; a test keeps them equal)
+ARGUMENTS: dict[str, type[ToolArgs]] = {
+    "check_availability": CheckAvailabilityArgs,
+    "reserve_slot": ReserveSlotArgs,
+    "release_slot": ReleaseSlotArgs,
+    "book_appointment": BookAppointmentArgs,
+    "lookup_appointments": LookupAppointmentsArgs,
+    "cancel_appointment": CancelAppointmentArgs,
+    "reschedule_appointment": RescheduleAppointmentArgs,
+    "reserve_atomic": ReserveAtomicArgs,
+    "send_otp": SendOtpArgs,
+    "verify_otp": VerifyOtpArgs,
+    "send_confirmation": SendConfirmationArgs,
+}

@@ -218,3 +218,7 @@ def test_every_tool_the_domain_names_has_a_handler_and_argument_model_and_no_oth
     from domain.tool_names import ALL_TOOLS
 
     assert list(TOOL_HANDLERS) == list(ALL_TOOLS)
+
+
+def test_the_assistant_declares_the_same_argument_model_the_webhook_parses_with():
+    assert {name: tool.args for name, tool in TOOL_HANDLERS.items()} == a.ARGUMENTS
