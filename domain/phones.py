@@ -8,12 +8,14 @@ from .model import Unreadable
 
 
 def to_e164(raw: str, region: str) -> str:
-    """'(555) 234-4321' in region 'US' -> '+15552344321'. Raises Unreadable for non-numbers."""
+    """'(555) 234-4321' in region 'US' -> '+15552344321'. Raises Unreadable for non-numbers, and for a local
+    number without its area code ('701 0100'), which no text could reach."""
     try:
         parsed = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
         parsed = None
-    if parsed is None or not phonenumbers.is_possible_number(parsed):
+    if parsed is None or (phonenumbers.is_possible_number_with_reason(parsed)
+                          != phonenumbers.ValidationResult.IS_POSSIBLE):
         raise Unreadable("phone_number", "unreadable")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 

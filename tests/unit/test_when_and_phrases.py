@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.model import InvalidArguments, Refused
+from domain.model import InvalidArguments, Refused, Unreadable
+from domain.phones import to_e164
 from domain.when import parse_day, parse_moment
 from domain.wording.phrases import ordinal, say_clock, say_day, say_openings, say_time
 from domain.wording.presenter import say
@@ -98,3 +99,18 @@ def test_a_time_is_said_in_the_clinics_zone_without_iso_or_pm():
                        "with Dr Kim. On Friday March 13th I have 9 in the morning with Dr Lee.")
     for bad in ("14:30", "PM", "T18", "\n", "+00:00"):
         assert bad not in grouped
+
+
+@pytest.mark.parametrize("raw, region, e164", [
+    ("(555) 234-4321", "US", "+15552344321"), ("+44 7700 900123", "US", "+447700900123"),
+    ("07700 900123", "GB", "+447700900123"),
+])
+def test_phone_numbers_are_read_to_e164_in_the_clinics_country(raw, region, e164):
+    assert to_e164(raw, region) == e164
+
+
+@pytest.mark.parametrize("raw", ["701 0100", "12", "call me", "+1 555"])
+def test_a_number_without_its_area_code_or_no_number_at_all_is_refused(raw):
+    with pytest.raises(Unreadable) as e:
+        to_e164(raw, "US")
+    assert e.value.expected == "phone_number"
