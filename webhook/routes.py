@@ -23,6 +23,10 @@ from .twilio import twilio_status
 log = structlog.get_logger("frontdesk.webhook")
 
 _UNAUTHORIZED = {"error": "unauthorized"}
+#: spoken by Vapi to a caller on a number no clinic has claimed yet, or whose clinic has no assistant yet
+NUMBER_NOT_SET_UP = "Sorry, this number isn't set up yet. Please call back later."
+#: spoken when we cannot tell which clinic a number is (the database is unreachable)
+NUMBER_UNAVAILABLE = "Sorry, we can't take your call right now. Please call back in a few minutes."
 #: message types after which a call can hold nothing
 _END_OF_CALL = {"end-of-call-report"}
 #: said when the store fails mid-call; the caller hears this instead of silence or a stack trace
@@ -128,6 +132,8 @@ async def vapi_webhook(request: web.Request) -> web.Response:
     mtype = vapi.message_type(msg)
     call_id = vapi.call_id(msg)
     fields.update(type=mtype, call_id=call_id)
+    if mtype == "assistant-request":
+        return await _assistant_request(request, tenant, msg)
     if mtype == "tool-calls":
         calls = vapi.tool_calls(msg)
         hint = request.match_info.get("name")
@@ -150,6 +156,29 @@ async def vapi_webhook(request: web.Request) -> web.Response:
         # Vapi's latency alarm: the assistant went quiet waiting on something slow. Not a hang-up.
         log.warning("assistant_waiting", tenant=tenant.slug, call_id=call_id)
     return web.json_response({})
+
+
+async def _assistant_request(request: web.Request, tenant: TenantAuth, msg: dict[str, Any]) -> web.Response:
+    """An inbound call on a Vapi number with no assistant attached: name the assistant of the clinic that
+    owns the number. Vapi allows 7.5 s in all, so this is one indexed lookup (cached) and nothing else. The
+    credential must be the owner's; a number nobody owns, or an owner without assistants, gets a sentence
+    Vapi speaks to the caller (HTTP 200: any other status ends the call in silence)."""
+    try:
+        owner = await request.app[STORE].tenant_for_number(vapi.phone_numbers(msg))
+    except Exception:
+        log.exception("assistant_request_failed", tenant=tenant.slug)
+        request[LOG_FIELDS]["outcome"] = "database_unavailable"
+        return web.json_response({"error": NUMBER_UNAVAILABLE})
+    if owner is None:
+        request[LOG_FIELDS]["outcome"] = "number_unknown"
+        return web.json_response({"error": NUMBER_NOT_SET_UP})
+    if owner.auth.id != tenant.id:
+        return _refused(request, "number_of_another_tenant")
+    if not owner.auth.assistant_ids:
+        request[LOG_FIELDS]["outcome"] = "no_assistant"
+        return web.json_response({"error": NUMBER_NOT_SET_UP})
+    request[LOG_FIELDS]["outcome"] = "assistant_named"
+    return web.json_response({"assistantId": owner.auth.assistant_ids[0]})
 
 
 async def _run(request: web.Request, tenant: TenantAuth, msg: dict[str, Any], call: vapi.ToolCall,

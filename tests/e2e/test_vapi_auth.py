@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from frontdesk.settings import Settings
 from tests.conftest import DEFAULT_NOW, TEST_SECRET_KEY, clinic_config, tool_calls_body
 
 UNAUTHORIZED = {"error": "unauthorized"}
+NOT_SET_UP = {"error": "Sorry, this number isn't set up yet. Please call back later."}
 NOW_SECONDS = int(DEFAULT_NOW.timestamp())
 
 
@@ -238,3 +240,76 @@ async def test_the_shared_secret_still_works_and_decides_alone_when_present(make
         "secret_unknown"
     # and the secret path still says when a body is not JSON
     assert (await post(server, b"{", {"X-Vapi-Secret": clinic.secret})).status == 400
+
+
+# ---- assistant-request --------------------------------------------------------------------------------------
+
+
+def assistant_request(number: str | None = None, number_id: str | None = None,
+                      call_number_id: str | None = None) -> bytes:
+    """Shaped like a captured assistant-request: no assistant yet, the number it rang and the caller."""
+    phone: dict[str, Any] = {"provider": "twilio", "name": "main line", "status": "active"}
+    if number:
+        phone["number"] = number
+    if number_id:
+        phone["id"] = number_id
+    call: dict[str, Any] = {"id": f"call-{secrets.token_hex(4)}", "type": "inboundPhoneCall", "status": "ringing",
+                            "customer": {"number": "+15559023344"}}
+    if call_number_id:
+        call["phoneNumberId"] = call_number_id
+    return json.dumps({"message": {"timestamp": NOW_SECONDS * 1000, "type": "assistant-request",
+                                   "customer": {"number": "+15559023344"}, "phoneNumber": phone,
+                                   "call": call}}).encode()
+
+
+async def test_assistant_request_names_the_first_assistant_of_the_clinic_owning_the_number(make_clinic, server):
+    clinic = await make_clinic(assistants=2)
+    for raw in (assistant_request(number=clinic.number), assistant_request(call_number_id=clinic.number_id),
+                assistant_request(number_id=clinic.number_id),
+                assistant_request(clinic.number, clinic.number_id, clinic.number_id)):
+        for headers in ({"X-Vapi-Secret": clinic.secret}, signed(clinic.key, raw)):
+            resp = await post(server, raw, headers)
+            assert resp.status == 200, await resp.text()
+            assert await resp.json() == {"assistantId": clinic.assistant_ids[0]}
+
+
+async def test_assistant_request_for_a_number_nobody_owns_gets_a_sentence_vapi_speaks(make_clinic, server):
+    clinic = await make_clinic()
+    bare = await make_clinic(assistants=0)
+    unknown = assistant_request("+15550000000", str(uuid.uuid4()), str(uuid.uuid4()))
+    resp = await post(server, unknown, {"X-Vapi-Secret": clinic.secret})
+    assert resp.status == 200
+    assert await resp.json() == NOT_SET_UP
+    raw = assistant_request(number=bare.number)
+    for headers in ({"X-Vapi-Secret": bare.secret}, signed(bare.key, raw)):
+        resp = await post(server, raw, headers)
+        assert resp.status == 200
+        assert await resp.json() == NOT_SET_UP
+
+
+async def test_assistant_request_needs_the_owning_clinics_credential(make_clinic, server):
+    a = await make_clinic()
+    b = await make_clinic()
+    raw = assistant_request(a.number, a.number_id, a.number_id)
+    tampered = {**signed(a.key, raw), "x-signature": signature(a.key, str(NOW_SECONDS), raw + b" ")}
+    reasons = [await refused(server, raw, headers) for headers in (
+        {}, {"X-Vapi-Secret": "not-a-real-secret-at-all"}, {"X-Vapi-Secret": b.secret},
+        {"Authorization": f"Bearer {b.secret}"}, signed(b.key, raw), tampered)]
+    assert reasons == ["signature_missing", "secret_unknown", "number_of_another_tenant",
+                       "number_of_another_tenant", "signature_mismatch", "signature_mismatch"]
+    # a signature cannot vouch for a number nobody owns: there is no key to check it with
+    unknown = assistant_request("+15550000001")
+    assert await refused(server, unknown, signed(a.key, unknown)) == "no_credential_and_no_tenant_named"
+
+
+async def test_assistant_request_is_answered_well_within_vapis_deadline(make_clinic, server):
+    clinic = await make_clinic()
+    await server()
+    for headers_of in (lambda raw: {"X-Vapi-Secret": clinic.secret}, lambda raw: signed(clinic.key, raw)):
+        raw = assistant_request(clinic.number, clinic.number_id, clinic.number_id)
+        started = time.perf_counter()
+        resp = await post(server, raw, headers_of(raw))
+        elapsed = time.perf_counter() - started
+        assert await resp.json() == {"assistantId": clinic.assistant_id}
+        # Vapi allows 7.5 s in all; a sanity bound on a shared machine, not a benchmark
+        assert elapsed < 0.5, elapsed
