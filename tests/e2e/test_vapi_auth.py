@@ -134,7 +134,8 @@ async def test_a_request_signed_with_the_clinics_key_is_served_like_one_with_its
 
 async def test_a_signed_request_naming_only_a_vapi_number_finds_its_clinic_by_the_number(make_clinic, server):
     clinic = await make_clinic()
-    for where in ({"phoneNumber": {"number": clinic.number}}, {"call": {"id": "c1", "phoneNumberId": clinic.number_id}}):
+    for where in ({"phoneNumber": {"number": clinic.number}},
+                  {"call": {"id": "c1", "phoneNumberId": clinic.number_id}}):
         raw = json.dumps({"message": {"type": "status-update", "status": "in-progress", **where}}).encode()
         resp = await post(server, raw, signed(clinic.key, raw))
         assert resp.status == 200, (where, await resp.text())
