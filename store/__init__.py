@@ -7,7 +7,8 @@ outside a use case, each on a connection of its own:
 
     engine.py     make_engine (sessions in UTC), hash_secret
     base.py       what the mixins share: the connection, the engine, statement runners
-    tenants.py    TenantAuth, authentication, schedules and their cache, applying tenant files
+    tenants.py    TenantAuth, authentication, the tenant a Vapi request names, schedules and their cache,
+                  applying tenant files
     bookings.py   holds and appointments (advisory lock, exclusion constraint), audit, hold expiry
     calls.py      tool-call idempotency, call states, the verified phone
     otp.py        one-time-code challenges
@@ -19,7 +20,7 @@ outside a use case, each on a connection of its own:
 
 from .engine import hash_secret, make_engine
 from .sql_store import SqlStore
-from .tenants import TenantAuth
+from .tenants import TenantAuth, VapiTenant
 from .uow import SqlUnitOfWork
 
-__all__ = ["SqlStore", "SqlUnitOfWork", "TenantAuth", "hash_secret", "make_engine"]
+__all__ = ["SqlStore", "SqlUnitOfWork", "TenantAuth", "VapiTenant", "hash_secret", "make_engine"]

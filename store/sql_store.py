@@ -11,7 +11,7 @@ from .bookings import BookingsStoreMixin
 from .otp import OtpStoreMixin
 from .outbox import OutboxStoreMixin
 from .sms import SmsStoreMixin
-from .tenants import TenantAuth, TenantsStoreMixin
+from .tenants import TenantAuth, TenantsStoreMixin, VapiTenant
 from .uow import SqlUnitOfWork
 
 
@@ -22,6 +22,7 @@ class SqlStore(TenantsStoreMixin, BookingsStoreMixin, OtpStoreMixin, SmsStoreMix
         self.engine = engine
         self._secret_key = secret_key
         self._auth_cache: dict[str, tuple[TenantAuth, float]] = {}
+        self._vapi_cache: dict[tuple[str, ...], tuple[VapiTenant, float]] = {}
         self._schedules: dict[int, Schedule] = {}
 
     _SQL_PING = text("SELECT 1")

@@ -1,4 +1,5 @@
-"""Tenants: authenticating a webhook secret, loading (and caching) a schedule, applying a tenant file."""
+"""Tenants: authenticating a webhook secret, finding the tenant Vapi's signed requests and assistant-requests
+are for, loading (and caching) a schedule, applying a tenant file."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, JSONB, TEXT
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -39,6 +40,15 @@ class TenantAuth:
     version: int
 
 
+@dataclass(frozen=True)
+class VapiTenant:
+    """A tenant found from what a Vapi request names (an assistant, a number): who it is, and its [vapi] table,
+    which says how to check the request's signature. Finding it proves nothing: the signature must verify."""
+
+    auth: TenantAuth
+    vapi: VapiConfig
+
+
 #: the OtpPolicy fields, stored in tenants as otp_<field>
 _OTP_KEYS = ("code_ttl_seconds", "max_attempts", "max_sends", "send_window_seconds", "resend_cooldown_seconds")
 _OTP_COLUMNS = ", ".join(f"otp_{k}" for k in _OTP_KEYS)
@@ -51,6 +61,7 @@ class TenantsStoreMixin(StoreBase):
 
     _secret_key: str
     _auth_cache: dict[str, tuple[TenantAuth, float]]
+    _vapi_cache: dict[tuple[str, ...], tuple[VapiTenant, float]]
     _schedules: dict[int, Schedule]
 
     def secret_hash(self, secret: str) -> str:
@@ -76,6 +87,46 @@ class TenantsStoreMixin(StoreBase):
             self._auth_cache.clear()
         self._auth_cache[wanted] = (tenant, time.monotonic() + AUTH_CACHE_SECONDS)
         return tenant
+
+    # ---- the tenant a Vapi request names --------------------------------------------------------------
+
+    _VAPI_COLUMNS = "id, slug, assistant_ids, config_version, vapi"
+    #: `@>` and `&&` (not `= ANY`) so the GIN indexes on both arrays serve the lookup; LIMIT 2 to see ambiguity
+    _SQL_BY_ASSISTANT = text(f"SELECT {_VAPI_COLUMNS} FROM tenants WHERE assistant_ids @> CAST(:a AS text[]) "
+                             "LIMIT 2")
+    _SQL_BY_NUMBER = text(f"SELECT {_VAPI_COLUMNS} FROM tenants WHERE vapi_phone_numbers && CAST(:n AS text[]) "
+                          "LIMIT 2")
+
+    async def tenant_for_assistant(self, assistant_id: str) -> VapiTenant | None:
+        """The tenant one of whose `assistant_ids` this is, or None (also when, against the rule `apply_tenant`
+        keeps, two tenants list it). Hits are cached like `authenticate`'s."""
+        return await self._vapi_lookup(("assistant", assistant_id), self._SQL_BY_ASSISTANT, {"a": [assistant_id]})
+
+    async def tenant_for_number(self, numbers: tuple[str, ...]) -> VapiTenant | None:
+        """The tenant whose `[vapi] phone_numbers` lists any of these (a Vapi number's E.164 form or its id;
+        a request names both), or None, also when they point at two different tenants. Cached like
+        `authenticate`."""
+        if not numbers:
+            return None
+        return await self._vapi_lookup(("number", *sorted(set(numbers))), self._SQL_BY_NUMBER, {"n": list(numbers)})
+
+    async def _vapi_lookup(self, key: tuple[str, ...], sql: TextClause, params: dict[str, Any]) -> VapiTenant | None:
+        cached = self._vapi_cache.get(key)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(sql, params)).all()
+        if len(rows) != 1:
+            self._vapi_cache.pop(key, None)
+            return None
+        row = rows[0]
+        found = VapiTenant(auth=TenantAuth(id=row.id, slug=row.slug, assistant_ids=tuple(row.assistant_ids),
+                                           version=row.config_version),
+                           vapi=vapi_config(row.vapi))
+        if len(self._vapi_cache) > 10_000:
+            self._vapi_cache.clear()
+        self._vapi_cache[key] = (found, time.monotonic() + AUTH_CACHE_SECONDS)
+        return found
 
     async def load_schedule(self, conn: AsyncConnection, tenant_id: int, version: int) -> Schedule:
         cached = self._schedules.get(tenant_id)
@@ -206,6 +257,7 @@ class TenantsStoreMixin(StoreBase):
                 "i": tenant_id, "v": dataclasses.asdict(spec.vapi), "n": list(spec.vapi.phone_numbers)})
             await self._apply_schedule(conn, tenant_id, spec)
         self._auth_cache.clear()
+        self._vapi_cache.clear()
         return tenant_id, action
 
     async def _apply_schedule(self, conn: AsyncConnection, tenant_id: int, spec: TenantSpec) -> None:

@@ -14,8 +14,8 @@ from domain.model import Refused, ToolContext, mask_phone
 from store import TenantAuth
 from domain.wording import presenter
 
-from . import vapi
-from .keys import CLOCK, PUBLISHER, STORE
+from . import signatures, vapi
+from .keys import CLOCK, PUBLISHER, SETTINGS, STORE
 from .middlewares import LOG_FIELDS
 from .tools import prepare
 from .twilio import twilio_status
@@ -23,6 +23,10 @@ from .twilio import twilio_status
 log = structlog.get_logger("frontdesk.webhook")
 
 _UNAUTHORIZED = {"error": "unauthorized"}
+#: spoken by Vapi to a caller on a number no clinic has claimed yet, or whose clinic has no assistant yet
+NUMBER_NOT_SET_UP = "Sorry, this number isn't set up yet. Please call back later."
+#: spoken when we cannot tell which clinic a number is (the database is unreachable)
+NUMBER_UNAVAILABLE = "Sorry, we can't take your call right now. Please call back in a few minutes."
 #: message types after which a call can hold nothing
 _END_OF_CALL = {"end-of-call-report"}
 #: said when the store fails mid-call; the caller hears this instead of silence or a stack trace
@@ -40,34 +44,83 @@ def _secret(request: web.Request) -> str | None:
     return None
 
 
+def _refused(request: web.Request, reason: str) -> web.Response:
+    """401, the same body whatever failed; the reason goes to the access log line only."""
+    request[LOG_FIELDS].update(outcome="unauthorized", refused=reason)
+    return web.json_response(_UNAUTHORIZED, status=401)
+
+
+def _unavailable(request: web.Request) -> web.Response:
+    # the database is unreachable: nobody can be authenticated, and the caller should not wait
+    log.exception("authenticate_failed")
+    request[LOG_FIELDS]["outcome"] = "database_unavailable"
+    return web.json_response({"error": "temporarily_unavailable"}, status=503)
+
+
 async def _authenticate(request: web.Request) -> tuple[TenantAuth, dict[str, Any]] | web.Response:
-    """The tenant comes from the credential alone; an assistant id in the body must be one of its own."""
+    """The tenant comes from the credential: the shared secret when the request carries one (it then decides
+    alone), else a signature made with the key of the tenant the body names. An assistant id in the body must
+    be one of the tenant's own."""
     secret = _secret(request)
+    tenant: TenantAuth | None = None
+    if secret:
+        try:
+            tenant = await request.app[STORE].authenticate(secret)
+        except Exception:
+            return _unavailable(request)
+        if tenant is None:
+            return _refused(request, "secret_unknown")
+        request[LOG_FIELDS].update(tenant=tenant.slug, auth="secret")
+    raw = await request.read()
     try:
-        tenant = await request.app[STORE].authenticate(secret) if secret else None
-    except Exception:
-        # the database is unreachable: nobody can be authenticated, and the caller should not wait
-        log.exception("authenticate_failed")
-        request[LOG_FIELDS]["outcome"] = "database_unavailable"
-        return web.json_response({"error": "temporarily_unavailable"}, status=503)
-    if tenant is None:
-        request[LOG_FIELDS]["outcome"] = "unauthorized"
-        return web.json_response(_UNAUTHORIZED, status=401)
-    request[LOG_FIELDS]["tenant"] = tenant.slug
-    try:
-        body = json.loads(await request.read())
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
+        body = None
+    msg = body.get("message") if isinstance(body, dict) else None
+    if tenant is None:
+        # unsigned garbage is refused as unauthorized: an unauthenticated sender learns nothing about our parsing
+        if not isinstance(msg, dict):
+            return _refused(request, "unsigned_body_unreadable")
+        signed = await _signed_by(request, raw, msg)
+        if isinstance(signed, web.Response):
+            return signed
+        tenant = signed
+    elif body is None:
         request[LOG_FIELDS]["outcome"] = "bad_json"
         return web.json_response({"error": "body is not JSON"}, status=400)
-    msg = body.get("message") if isinstance(body, dict) else None
     if not isinstance(msg, dict):
         request[LOG_FIELDS]["outcome"] = "no_message"
         return web.json_response({"error": "expected a JSON object with a \"message\" object"}, status=400)
     assistant = vapi.assistant_id(msg)
     if assistant is not None and assistant not in tenant.assistant_ids:
-        request[LOG_FIELDS]["outcome"] = "unauthorized"
-        return web.json_response(_UNAUTHORIZED, status=401)
+        return _refused(request, "assistant_not_the_tenants")
     return tenant, msg
+
+
+async def _signed_by(request: web.Request, raw: bytes, msg: dict[str, Any]) -> TenantAuth | web.Response:
+    """The tenant the body names (its assistant, else its Vapi number), if the request is signed with that
+    tenant's HMAC key (Vapi's HMAC credential); naming a tenant proves nothing by itself."""
+    store = request.app[STORE]
+    assistant = vapi.assistant_id(msg)
+    try:
+        named = await (store.tenant_for_assistant(assistant) if assistant is not None
+                       else store.tenant_for_number(vapi.phone_numbers(msg)))
+    except Exception:
+        return _unavailable(request)
+    if named is None:
+        return _refused(request, "no_credential_and_no_tenant_named")
+    request[LOG_FIELDS]["tenant_named"] = named.auth.slug
+    if not named.vapi.hmac_secret_env:
+        return _refused(request, "hmac_not_configured")
+    key = request.app[SETTINGS].environ.get(named.vapi.hmac_secret_env)
+    if not key:
+        log.warning("hmac_key_unset", tenant=named.auth.slug, variable=named.vapi.hmac_secret_env)
+        return _refused(request, "hmac_key_unset")
+    reason = signatures.refusal(raw, request.headers, key, named.vapi, request.app[CLOCK]())
+    if reason is not None:
+        return _refused(request, reason)
+    request[LOG_FIELDS].update(tenant=named.auth.slug, auth="hmac")
+    return named.auth
 
 
 async def vapi_webhook(request: web.Request) -> web.Response:
@@ -79,6 +132,8 @@ async def vapi_webhook(request: web.Request) -> web.Response:
     mtype = vapi.message_type(msg)
     call_id = vapi.call_id(msg)
     fields.update(type=mtype, call_id=call_id)
+    if mtype == "assistant-request":
+        return await _assistant_request(request, tenant, msg)
     if mtype == "tool-calls":
         calls = vapi.tool_calls(msg)
         hint = request.match_info.get("name")
@@ -101,6 +156,29 @@ async def vapi_webhook(request: web.Request) -> web.Response:
         # Vapi's latency alarm: the assistant went quiet waiting on something slow. Not a hang-up.
         log.warning("assistant_waiting", tenant=tenant.slug, call_id=call_id)
     return web.json_response({})
+
+
+async def _assistant_request(request: web.Request, tenant: TenantAuth, msg: dict[str, Any]) -> web.Response:
+    """An inbound call on a Vapi number with no assistant attached: name the assistant of the clinic that
+    owns the number. Vapi allows 7.5 s in all, so this is one indexed lookup (cached) and nothing else. The
+    credential must be the owner's; a number nobody owns, or an owner without assistants, gets a sentence
+    Vapi speaks to the caller (HTTP 200: any other status ends the call in silence)."""
+    try:
+        owner = await request.app[STORE].tenant_for_number(vapi.phone_numbers(msg))
+    except Exception:
+        log.exception("assistant_request_failed", tenant=tenant.slug)
+        request[LOG_FIELDS]["outcome"] = "database_unavailable"
+        return web.json_response({"error": NUMBER_UNAVAILABLE})
+    if owner is None:
+        request[LOG_FIELDS]["outcome"] = "number_unknown"
+        return web.json_response({"error": NUMBER_NOT_SET_UP})
+    if owner.auth.id != tenant.id:
+        return _refused(request, "number_of_another_tenant")
+    if not owner.auth.assistant_ids:
+        request[LOG_FIELDS]["outcome"] = "no_assistant"
+        return web.json_response({"error": NUMBER_NOT_SET_UP})
+    request[LOG_FIELDS]["outcome"] = "assistant_named"
+    return web.json_response({"assistantId": owner.auth.assistant_ids[0]})
 
 
 async def _run(request: web.Request, tenant: TenantAuth, msg: dict[str, Any], call: vapi.ToolCall,

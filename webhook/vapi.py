@@ -43,6 +43,17 @@ def assistant_id(msg: dict[str, Any]) -> str | None:
     return aid if isinstance(aid, str) and aid else None
 
 
+def phone_numbers(msg: dict[str, Any]) -> tuple[str, ...]:
+    """What names the Vapi number the call came in on: `phoneNumber.number` (E.164), `call.phoneNumberId`,
+    `phoneNumber.id` (the spec gives `phoneNumber` no id; captures show one). Each once, blanks left out."""
+    number, call = _dict(msg.get("phoneNumber")), _dict(msg.get("call"))
+    found: list[str] = []
+    for value in (number.get("number"), call.get("phoneNumberId"), number.get("id")):
+        if isinstance(value, str) and value.strip() and value.strip() not in found:
+            found.append(value.strip())
+    return tuple(found)
+
+
 def caller_number(msg: dict[str, Any]) -> str | None:
     num = _dict(msg.get("customer")).get("number") or _dict(_dict(msg.get("call")).get("customer")).get("number")
     return num if isinstance(num, str) and num.strip() else None

@@ -214,3 +214,40 @@ async def test_a_tenants_vapi_table_is_applied_and_an_assistant_or_number_belong
     assert db.execute("SELECT count(*) FROM tenants WHERE 'asst_other' = ANY(assistant_ids)").fetchone()[0] == 0
     assert db.execute("SELECT vapi_phone_numbers FROM tenants WHERE id = %s", (tenant_id,)).fetchone()[0] == [
         "+15557010100", "pn_1"]
+
+
+async def test_the_tenant_a_vapi_request_names_is_found_by_assistant_or_by_number(store, db):
+    tag = secrets.token_hex(4)
+    a_number, a_id, b_id = f"+1555{int(tag, 16) % 10**7:07d}", f"pn_a_{tag}", f"pn_b_{tag}"
+    a = clinic_config(assistant_ids=[f"asst_a1_{tag}", f"asst_a2_{tag}"])
+    a["vapi"] = {"phone_numbers": [a_number, a_id], "hmac_secret_env": "A_HMAC_KEY", "hmac_algorithm": "sha512"}
+    b = clinic_config(assistant_ids=[f"asst_b_{tag}"])
+    b["vapi"] = {"phone_numbers": [b_id]}
+    a_spec = parse_tenant(a, "a", {"A_HMAC_KEY": "k"})
+    a_tenant, _ = await store.apply_tenant(a_spec)
+    b_tenant, _ = await store.apply_tenant(parse_tenant(b, "b", {}))
+
+    found = await store.tenant_for_assistant(f"asst_a2_{tag}")
+    assert found is not None and found.auth == await store.authenticate(a_spec.secret)
+    assert (found.vapi.hmac_secret_env, found.vapi.hmac_algorithm) == ("A_HMAC_KEY", "sha512")
+    for numbers in ((a_number,), (a_id,), (a_number, a_id, a_id)):
+        assert (await store.tenant_for_number(numbers)).auth.id == a_tenant
+    assert (await store.tenant_for_number((b_id,))).auth.id == b_tenant
+    assert await store.tenant_for_assistant("asst_nobody") is None
+    assert await store.tenant_for_number(("+15550000000",)) is None
+    assert await store.tenant_for_number(()) is None
+    # one clinic's number and another's id: which clinic is it? neither
+    assert await store.tenant_for_number((a_number, b_id)) is None
+
+    # a re-applied file takes effect at once in this process (the cache is cleared), not after 5 s
+    a["vapi"]["phone_numbers"] = [a_id]
+    await store.apply_tenant(parse_tenant(a, "a", {"A_HMAC_KEY": "k"}))
+    assert await store.tenant_for_number((a_number,)) is None
+
+    # both lookups are served by the GIN indexes (`= ANY(...)` would scan every tenant)
+    db.execute("SET enable_seqscan = off")
+    for sql, index, value in ((SqlStore._SQL_BY_NUMBER, "tenants_vapi_phone_numbers", a_id),
+                              (SqlStore._SQL_BY_ASSISTANT, "tenants_assistant_ids", f"asst_b_{tag}")):
+        plan = db.execute("EXPLAIN " + sql.text.replace(":n", "%s").replace(":a", "%s"), ([value],)).fetchall()
+        assert index in " ".join(row[0] for row in plan), plan
+    db.execute("RESET enable_seqscan")
