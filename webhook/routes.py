@@ -23,10 +23,6 @@ from .twilio import twilio_status
 log = structlog.get_logger("frontdesk.webhook")
 
 _UNAUTHORIZED = {"error": "unauthorized"}
-#: spoken by Vapi to a caller on a number no clinic has claimed yet, or whose clinic has no assistant yet
-NUMBER_NOT_SET_UP = "Sorry, this number isn't set up yet. Please call back later."
-#: spoken when we cannot tell which clinic a number is (the database is unreachable)
-NUMBER_UNAVAILABLE = "Sorry, we can't take your call right now. Please call back in a few minutes."
 #: message types after which a call can hold nothing
 _END_OF_CALL = {"end-of-call-report"}
 #: said when the store fails mid-call; the caller hears this instead of silence or a stack trace
@@ -168,15 +164,15 @@ async def _assistant_request(request: web.Request, tenant: TenantAuth, msg: dict
     except Exception:
         log.exception("assistant_request_failed", tenant=tenant.slug)
         request[LOG_FIELDS]["outcome"] = "database_unavailable"
-        return web.json_response({"error": NUMBER_UNAVAILABLE})
+        return web.json_response({"error": presenter.NUMBER_UNAVAILABLE})
     if owner is None:
         request[LOG_FIELDS]["outcome"] = "number_unknown"
-        return web.json_response({"error": NUMBER_NOT_SET_UP})
+        return web.json_response({"error": presenter.NUMBER_NOT_SET_UP})
     if owner.auth.id != tenant.id:
         return _refused(request, "number_of_another_tenant")
     if not owner.auth.assistant_ids:
         request[LOG_FIELDS]["outcome"] = "no_assistant"
-        return web.json_response({"error": NUMBER_NOT_SET_UP})
+        return web.json_response({"error": presenter.NUMBER_NOT_SET_UP})
     request[LOG_FIELDS]["outcome"] = "assistant_named"
     return web.json_response({"assistantId": owner.auth.assistant_ids[0]})
 

@@ -25,6 +25,13 @@ from .phrases import say_day, say_ending, say_opening, say_openings, say_time, s
 Payload = dict[str, Any]
 
 
+#: spoken by Vapi (assistant-request) to a caller on a number no clinic has claimed, or whose clinic has no
+#: assistant yet
+NUMBER_NOT_SET_UP = "Sorry, this number isn't set up yet. Please call back later."
+#: spoken by Vapi (assistant-request) when we cannot tell whose number it is (the database is unreachable)
+NUMBER_UNAVAILABLE = "Sorry, we can't take your call right now. Please call back in a few minutes."
+
+
 def answer(outcome: Outcome) -> str:
     """The tool's `result`: compact single-line JSON, as Vapi puts it into the model's context."""
     return encode(payload(outcome))
