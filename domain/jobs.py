@@ -6,7 +6,8 @@ spelled twice can drift, a constant cannot. A queue exists only because a job ru
 
 One queue per concern, so a queue can get its own worker group (`frontdesk worker --queues otp`):
 `otp` is the latency-sensitive one (a caller is waiting on the line for the code); `confirmations` and
-`holds` can lag by seconds without anyone noticing.
+`holds` can lag by seconds without anyone noticing; `vapi_sync` talks to Vapi's REST API, slowly and with
+long backoffs, and must never hold up the others.
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ EXPIRE_HOLD = Job("holds", "expire_hold")
 #: release every hold whose time is up, catching any EXPIRE_HOLD that was lost; no args (the clock sends it)
 SWEEP_EXPIRED_HOLDS = Job("holds", "sweep_expired_holds")
 
+#: bring one clinic's tools and assistants in Vapi up to date with its configuration; args (tenant_id,)
+SYNC_TENANT_TOOLS = Job("vapi_sync", "sync_tenant_tools")
+
 #: every job, each with exactly one actor in workers/
-JOBS: tuple[Job, ...] = (SEND_CODE, SEND_SMS, EXPIRE_HOLD, SWEEP_EXPIRED_HOLDS)
+JOBS: tuple[Job, ...] = (SEND_CODE, SEND_SMS, EXPIRE_HOLD, SWEEP_EXPIRED_HOLDS, SYNC_TENANT_TOOLS)
 #: the queues the broker declares: those the jobs run on, in order of first appearance, each once
 QUEUES: tuple[str, ...] = tuple(dict.fromkeys(job.queue for job in JOBS))

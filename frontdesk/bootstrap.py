@@ -1,9 +1,11 @@
-"""The composition root: settings in; engine and store, broker and publisher, SMS sender, migrations out.
+"""The composition root: settings in; engine and store, broker and publisher, SMS sender, Vapi client,
+migrations out.
 The web, worker and clock processes all build their resources here, and only here; nothing here runs at
 import time."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +18,9 @@ from store import SqlStore, make_engine
 
 if TYPE_CHECKING:
     from dramatiq.brokers.redis import RedisBroker
+
+    from adapters.vapi import VapiClient
+    from domain.vapi_sync import SyncSettings
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
@@ -59,6 +64,22 @@ def build_sms_sender(settings: Settings):
     if settings.sms_backend != "console":
         raise SystemExit(f"SMS_BACKEND must be console or twilio, not {settings.sms_backend!r}")
     return ConsoleSms(settings.sms_log_path)
+
+
+def build_vapi_client(settings: Settings, sleep: Callable[[float], Awaitable[None]] | None = None) -> VapiClient:
+    """Vapi's REST API at VAPI_BASE_URL (its session opens on first use, in the caller's event loop);
+    `sleep` is how it waits between retries (tests record the waits instead)."""
+    from adapters.vapi import VapiClient
+
+    return VapiClient(settings.vapi_base_url) if sleep is None else VapiClient(settings.vapi_base_url, sleep=sleep)
+
+
+def vapi_sync_settings(settings: Settings) -> SyncSettings:
+    """What the Vapi tool sync reads from the settings and the environment."""
+    from domain.vapi_sync import SyncSettings
+
+    return SyncSettings(public_url=settings.public_url, default_api_key=settings.vapi_api_key,
+                        environ=settings.environ)
 
 
 def build_publisher(settings: Settings, store: SqlStore, clock):

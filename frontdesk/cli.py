@@ -1,4 +1,4 @@
-"""The `frontdesk` command: migrate, serve, tenant apply, dev."""
+"""The `frontdesk` command: migrate, serve, tenant apply, worker, clock, vapi sync, dev."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import structlog
 
 from domain.jobs import QUEUES
 from domain.tenant_config import TenantConfigError, load_tenant_file
-from frontdesk import bootstrap, logs
+from frontdesk import bootstrap, logs, vapi_cli
 from frontdesk.settings import DEV_SECRET_KEY, Settings
 
 log = structlog.get_logger("frontdesk")
@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     clock = sub.add_parser("clock", help="run the periodic work: outbox relay, hold sweeper (one instance)")
     clock.add_argument("--relay-every", type=float, default=10.0, help="seconds between outbox relays")
     clock.add_argument("--sweep-every", type=float, default=60.0, help="seconds between hold sweeps")
+    vapi = sub.add_parser("vapi", help="the clinics' assistants in Vapi")
+    vapi_sub = vapi.add_subparsers(dest="vapi_command", required=True)
+    vapi_cli.add_sync_parser(vapi_sub)
     dev = sub.add_parser("dev", help="demo: embedded PostgreSQL (unless DATABASE_URL), demo clinic, server")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=None, help="default: $PORT, else 8080")
@@ -66,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         return _worker(settings, args.processes, args.threads, args.queues)
     if args.command == "clock":
         return _clock(settings, args.relay_every, args.sweep_every)
+    if args.command == "vapi" and args.vapi_command == "sync":
+        _need_database(settings)
+        return vapi_cli.sync(settings, args.tenant, args.dry_run, args.now)
     parser.error("unknown command")
     return 2
 
@@ -101,12 +107,14 @@ def _tenant_apply(settings: Settings, path: Path) -> int:
             await store.engine.dispose()
 
     try:
-        _, action = asyncio.run(apply())
+        tenant_id, action = asyncio.run(apply())
     except ValueError as e:
         print(f"{path} cannot be applied:\n  - {e}", file=sys.stderr)
         return 2
     print(f"tenant {spec.slug} {action}: {len(spec.services)} service(s), {len(spec.resources)} resource(s), "
           f"{len(spec.closures)} closure(s), time zone {spec.timezone}")
+    if action != "unchanged":
+        vapi_cli.sync_after_apply(settings, tenant_id, spec.slug, spec.vapi)
     return 0
 
 

@@ -57,8 +57,13 @@ class Settings(BaseSettings):
     twilio_from_number: str = ""
     #: where the Twilio client sends API calls; tests point it at a local fake
     twilio_api_base: str = ""
-    #: this service's public base URL, for Twilio's delivery-status callbacks (kept without a trailing /)
+    #: this service's public base URL, for Twilio's delivery-status callbacks and the URLs the Vapi tool sync
+    #: gives Vapi's tools (kept without a trailing /)
     public_url: Annotated[str, AfterValidator(lambda url: url.rstrip("/"))] = ""
+    #: Vapi's REST API, for `frontdesk vapi sync`; tests point it at a local fake
+    vapi_base_url: Annotated[str, AfterValidator(lambda url: url.rstrip("/"))] = "https://api.vapi.ai"
+    #: the Vapi private API key of every clinic whose [vapi] api_key_env names no key of its own
+    vapi_api_key: str = Field("", repr=False)
     worker_processes: Count = 2
     worker_threads: Count = 4
     #: how long an idle worker waits before polling Redis again; bounds pick-up latency

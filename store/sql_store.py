@@ -13,9 +13,11 @@ from .outbox import OutboxStoreMixin
 from .sms import SmsStoreMixin
 from .tenants import TenantAuth, TenantsStoreMixin, VapiTenant
 from .uow import SqlUnitOfWork
+from .vapi import VapiSyncStoreMixin
 
 
-class SqlStore(TenantsStoreMixin, BookingsStoreMixin, OtpStoreMixin, SmsStoreMixin, OutboxStoreMixin):
+class SqlStore(TenantsStoreMixin, BookingsStoreMixin, OtpStoreMixin, SmsStoreMixin, OutboxStoreMixin,
+               VapiSyncStoreMixin):
     """Owns the engine and a per-process cache of tenant schedules (keyed by configuration version)."""
 
     def __init__(self, engine: AsyncEngine, secret_key: str) -> None:

@@ -1,3 +1,3 @@
-"""Dramatiq workers: one module per queue of domain/jobs.py (otp, confirmations, holds), the broker, and
+"""Dramatiq workers: one module per queue of domain/jobs.py (otp, confirmations, holds, vapi_sync), the broker, and
 the SMS adapters. They import domain/ and frontdesk.bootstrap, never webhook/.
 """

@@ -14,19 +14,21 @@ from dramatiq.brokers.redis import RedisBroker
 from frontdesk import bootstrap, logs
 from frontdesk.settings import Settings
 
-from . import confirmations, holds, otp
+from . import confirmations, holds, otp, vapi_sync
 from adapters.broker import set_broker
 from .runtime import Resources, WorkerResources
 
 #: the modules whose actors a worker runs: one per queue of domain/jobs.py
-QUEUE_MODULES = (otp, confirmations, holds)
+QUEUE_MODULES = (otp, confirmations, holds, vapi_sync)
 
 
 def build(settings: Settings, resources: Callable[[], Resources] | None = None) -> RedisBroker:
-    """The workers' broker: every actor registered, and the per-process resources (store, SMS sender)
+    """The workers' broker: every actor registered, and the per-process resources (store, SMS sender, Vapi)
     built from `settings` when the worker boots, or by `resources` if given."""
     def from_settings() -> Resources:
-        return Resources(bootstrap.build_store(settings), bootstrap.build_sms_sender(settings))
+        return Resources(bootstrap.build_store(settings), bootstrap.build_sms_sender(settings),
+                         vapi=bootstrap.build_vapi_client(settings),
+                         vapi_settings=bootstrap.vapi_sync_settings(settings))
 
     broker = bootstrap.build_broker(settings)
     broker.add_middleware(WorkerResources(resources or from_settings))

@@ -1,4 +1,4 @@
-"""Per-process resources for actors (store, SMS sender, clock), built after the process boots and closed
+"""Per-process resources for actors (store, SMS sender, Vapi client, clock), built after the process boots and closed
 before it shuts down, as Dramatiq middleware. Nothing is created at import time."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.broker import MessageProxy
 
 from domain.notify import SmsSender
+from domain.vapi_sync import SyncSettings, VapiApi
 from store import SqlStore
 
 log = structlog.get_logger("frontdesk.worker")
@@ -27,6 +28,9 @@ class Resources:
     store: SqlStore
     sms: SmsSender
     clock: Callable[[], datetime] = utc_now
+    #: Vapi's REST API and what the tool sync reads from the settings (None: this process cannot sync)
+    vapi: VapiApi | None = None
+    vapi_settings: SyncSettings | None = None
 
 
 _current: Resources | None = None
@@ -57,6 +61,9 @@ class WorkerResources(dramatiq.Middleware):
         loop_thread = get_event_loop_thread()
         if resources is not None and loop_thread is not None:
             loop_thread.run_coroutine(resources.store.engine.dispose())
+            close = getattr(resources.vapi, "close", None)
+            if close is not None:
+                loop_thread.run_coroutine(close())
         install(None)
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:

@@ -26,8 +26,8 @@ def test_the_otp_queue_is_its_own_so_codes_can_get_their_own_workers():
 
 def test_frontdesk_worker_refuses_an_unknown_queue_and_names_the_valid_ones(capsys):
     with pytest.raises(SystemExit) as exit:
-        main(["worker", "--queues", "otp", "vapi_sync"])
+        main(["worker", "--queues", "otp", "faxes"])
     assert exit.value.code == 2
     err = capsys.readouterr().err
-    assert "invalid choice: 'vapi_sync'" in err
+    assert "invalid choice: 'faxes'" in err
     assert all(f"'{queue}'" in err for queue in QUEUES)

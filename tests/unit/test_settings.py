@@ -15,6 +15,7 @@ def test_an_empty_environment_gets_the_documented_defaults():
     assert (s.twilio_account_sid, s.twilio_auth_token, s.twilio_from_number, s.twilio_api_base, s.public_url) == (
         "", "", "", "", "")
     assert (s.worker_processes, s.worker_threads, s.worker_idle_ms, s.queue_namespace) == (2, 4, 100, "dramatiq")
+    assert (s.vapi_base_url, s.vapi_api_key) == ("https://api.vapi.ai", "")
     assert s.environ == {}
 
 
@@ -24,7 +25,8 @@ def test_each_variable_sets_its_setting():
            "SMS_BACKEND": "TWILIO", "SMS_LOG_PATH": "/tmp/sms.jsonl", "TWILIO_ACCOUNT_SID": "AC1",
            "TWILIO_AUTH_TOKEN": "tok", "TWILIO_FROM_NUMBER": "+15557010100", "TWILIO_API_BASE": "http://127.0.0.1:1",
            "PUBLIC_URL": "https://frontdesk.example/", "WORKER_PROCESSES": "4", "WORKER_THREADS": "8",
-           "WORKER_IDLE_MS": "50", "QUEUE_NAMESPACE": "test-1", "CLINIC_SECRET": "e" * 20}
+           "WORKER_IDLE_MS": "50", "QUEUE_NAMESPACE": "test-1", "CLINIC_SECRET": "e" * 20,
+           "VAPI_BASE_URL": "http://127.0.0.1:2/", "VAPI_API_KEY": "vapi-key-1"}
     s = Settings.from_env(env)
     assert s.model_dump() == {
         "database_url": "postgresql://db/x", "redis_url": "redis://r/1", "port": 9000, "web_concurrency": 3,
@@ -32,9 +34,10 @@ def test_each_variable_sets_its_setting():
         "sms_backend": "twilio", "sms_log_path": "/tmp/sms.jsonl", "twilio_account_sid": "AC1",
         "twilio_auth_token": "tok", "twilio_from_number": "+15557010100", "twilio_api_base": "http://127.0.0.1:1",
         "public_url": "https://frontdesk.example", "worker_processes": 4, "worker_threads": 8,
-        "worker_idle_ms": 50, "queue_namespace": "test-1"}
+        "worker_idle_ms": 50, "queue_namespace": "test-1", "vapi_base_url": "http://127.0.0.1:2",
+        "vapi_api_key": "vapi-key-1"}
     assert s.environ == env  # the whole environment, for the secrets tenant files name
-    assert "tok" not in repr(s) and "k" * 32 not in repr(s)
+    assert "tok" not in repr(s) and "k" * 32 not in repr(s) and "vapi-key-1" not in repr(s)
 
 
 def test_an_empty_variable_counts_as_unset():
