@@ -106,10 +106,14 @@ def test_frontdesk_serve_with_two_processes_answers_and_stops_cleanly(database_u
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "LOG_FORMAT": "json", "SECRET_KEY": "serve-test-key"}
     secret = f"serve-test-secret-{os.getpid()}-{port}"
+    # a copy of the demo clinic with its own slug, secret and assistant: an assistant serves one clinic, and
+    # other tests apply the demo clinic itself to the same database
+    assistant = f"asst_serve_test_{port}"
     clinic = tmp_path / "clinic.toml"
     clinic.write_text((ROOT / "examples" / "demo-clinic.toml").read_text()
                       .replace('slug = "bright-smile"', f'slug = "serve-test-{port}"')
-                      .replace("demo-secret-bright-smile-0001", secret))
+                      .replace("demo-secret-bright-smile-0001", secret)
+                      .replace('"asst_bright_1"', f'"{assistant}"'))
     apply = subprocess.run([sys.executable, "-m", "frontdesk.cli", "tenant", "apply", str(clinic)], cwd=ROOT,
                            env=env, capture_output=True, text=True, timeout=60)
     assert apply.returncode == 0, apply.stderr
@@ -126,7 +130,7 @@ def test_frontdesk_serve_with_two_processes_answers_and_stops_cleanly(database_u
         for i in range(4):  # several connections: the kernel spreads them over both processes
             req = urllib.request.Request(
                 f"http://127.0.0.1:{port}/vapi/webhook", method="POST",
-                data=json.dumps(demo_request("asst_bright_1", f"serve-{os.getpid()}-{i}")).encode(),
+                data=json.dumps(demo_request(assistant, f"serve-{os.getpid()}-{i}")).encode(),
                 headers={"Content-Type": "application/json", "X-Vapi-Secret": secret})
             with urllib.request.urlopen(req, timeout=10) as resp:
                 result = json.loads(json.loads(resp.read())["results"][0]["result"])
