@@ -44,3 +44,25 @@ def test_a_schedule_made_from_a_file_links_services_resources_and_closures_by_na
     assert schedule.resources_for(schedule.service_named("checkup"), None) == (lee,)
     assert [c.day.isoformat() for c in schedule.closures] == ["2026-12-25", "2027-01-01"]
     assert (schedule.tz.key, schedule.phone, schedule.require_otp) == ("America/New_York", "+15557010100", False)
+
+
+def test_the_readmes_vapi_table_is_valid_and_documents_every_setting():
+    import dataclasses
+    import re
+    import tomllib
+
+    from domain.model import VapiConfig
+    from domain.tenant_config import parse_tenant
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Configuring Vapi"):]
+    block = re.search(r"```toml\n(\[vapi\].*?)```", section, re.S)
+    assert block is not None
+    documented = tomllib.loads(block.group(1))["vapi"]
+    assert set(documented) == {f.name for f in dataclasses.fields(VapiConfig)}
+    clinic = tomllib.loads((ROOT / "examples" / "demo-clinic.toml").read_text()) | {"vapi": documented}
+    spec = parse_tenant(clinic, "README.md", {"QUICK_CARE_HMAC_KEY": "k" * 32})
+    assert spec.vapi.phone_numbers == ("+442079460000",) and spec.vapi.hmac_secret_env == "QUICK_CARE_HMAC_KEY"
+    # "the values shown for the hmac_* settings are the defaults"
+    assert {k: v for k, v in documented.items() if k.startswith("hmac_") and k != "hmac_secret_env"} == {
+        f.name: f.default for f in dataclasses.fields(VapiConfig) if f.name.startswith("hmac_") and f.name != "hmac_secret_env"}
