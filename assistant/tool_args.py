@@ -120,8 +120,9 @@ Reason = Annotated[LongText, Say("a short reason"), Field(
 AppointmentId = Annotated[
     int, Field(gt=0, lt=2**63), BeforeValidator(_no_booleans), BeforeValidator(_appointment_number),
     Say("the appointment number", kind="identifier"),
-    Field(description="The appointment's number (`appointment_id`) as book_appointment or lookup_appointments "
-                      'returned it, or as the caller read it from their text ("1042" or "#1042").',
+    # (no tool named: the tools that return one differ from clinic to clinic)
+    Field(description="The appointment's number (`appointment_id`) as a booking or a lookup returned it, or as "
+                      'the caller read it from their text ("1042" or "#1042").',
           examples=[1042])]
 Code = Annotated[
     Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_CODE)] | StrictInt,

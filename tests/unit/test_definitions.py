@@ -167,3 +167,11 @@ def test_the_schema_refuses_values_out_of_bounds():
         jsonschema.validate({"limit": 0}, _schema("check_availability"))
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"name": "N" * 201}, _schema("book_appointment"))
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.toml")), ids=lambda p: p.name)
+def test_an_example_clinics_definitions_name_no_tool_it_lacks(path):
+    schedule = schedule_from_spec(load_tenant_file(path, EnvironForShowing({})))
+    definitions = tool_definitions(schedule, URL, SECRET)
+    named = {t for t in ALL_TOOLS if re.search(rf"\b{t}\b", json.dumps(list(definitions.values())))}
+    assert named == set(definitions)
