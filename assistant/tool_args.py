@@ -120,8 +120,9 @@ Reason = Annotated[LongText, Say("a short reason"), Field(
 AppointmentId = Annotated[
     int, Field(gt=0, lt=2**63), BeforeValidator(_no_booleans), BeforeValidator(_appointment_number),
     Say("the appointment number", kind="identifier"),
-    Field(description="The appointment's number (`appointment_id`) as book_appointment or lookup_appointments "
-                      'returned it, or as the caller read it from their text ("1042" or "#1042").',
+    # (no tool named: the tools that return one differ from clinic to clinic)
+    Field(description="The appointment's number (`appointment_id`) as a booking or a lookup returned it, or as "
+                      'the caller read it from their text ("1042" or "#1042").',
           examples=[1042])]
 Code = Annotated[
     Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_CODE)] | StrictInt,
@@ -177,8 +178,12 @@ def say_of(model: type[ToolArgs], field: str) -> Say:
 
 
 class CheckAvailabilityArgs(ToolArgs):
-    """Find open appointment times. Offer the caller only the openings this returns (each has a `say` to read
-    out), and pass an opening's `start` unchanged to reserve_slot."""
+    """Find open appointment times. Call it before you offer any time, and offer only the times it returns.
+    Pass the caller's own words for the day ("tomorrow", "next Tuesday") in `date`: it resolves them in the
+    clinic's time zone, so never work a date out yourself. Returns `openings` (each with `start`, `resource`,
+    `service` and a `say` ready to speak) and a `say` that offers at most three of them: say it as it is.
+    When the caller picks one, pass its `start` unchanged to the tool that holds it. If `ok` is false, say its
+    `say`: no_availability names the next open day."""
 
     command = c.CheckAvailability
 
@@ -192,7 +197,11 @@ class CheckAvailabilityArgs(ToolArgs):
 
 
 class ReserveSlotArgs(ToolArgs):
-    """Hold one opening for this call while you take the caller's name; then book_appointment books it."""
+    """Hold one opening for this call, for the clinic's hold time, so nobody else takes it while you take the
+    caller's name. Call it only after reading the date, time and provider back and hearing a yes. Pass the
+    opening's `start` unchanged. Returns `ok`, `hold_id`, `expires_at` and a `say` to speak; it is not a
+    booking yet: book_appointment books it. If the time was just taken (slot_taken), say its `say`, which
+    offers the nearest free times (`alternatives`), and offer only those."""
 
     command = c.ReserveSlot
 
@@ -202,13 +211,18 @@ class ReserveSlotArgs(ToolArgs):
 
 
 class ReleaseSlotArgs(ToolArgs):
-    """Let go of the time held for this call, when the caller no longer wants it."""
+    """Let go of the time held for this call, when the caller no longer wants it or picks another day. Takes
+    no arguments; holding another time replaces the hold anyway. Returns `released` and a `say`."""
 
     command = c.ReleaseSlot
 
 
 class BookAppointmentArgs(ToolArgs):
-    """Book the time held for this call (reserve_slot first) in the caller's name."""
+    """Book the time held for this call (hold it first) in the caller's name. Call it only after reading back
+    the name, service, date, time and provider and hearing a yes. The phone is the number they call from
+    unless they give another. Returns `appointment_id`, `start` and a `say` that confirms the booking and the
+    text that follows: say it; only now is the caller booked. If `ok` is false (hold_expired, no_active_hold,
+    phone_required, otp_required), say its `say` and do what it asks."""
 
     command = c.BookAppointment
 
@@ -218,7 +232,9 @@ class BookAppointmentArgs(ToolArgs):
 
 
 class LookupAppointmentsArgs(ToolArgs):
-    """List the caller's upcoming appointments."""
+    """List the caller's upcoming appointments, found by the number they call from (or `phone` when there is
+    no caller ID). Returns `appointments`, each with its `appointment_id`, `start`, `service`, `resource` and a
+    `say`, and a `say` listing them: say it. Use an appointment's `appointment_id` to cancel or move it."""
 
     command = c.LookupAppointments
 
@@ -226,7 +242,9 @@ class LookupAppointmentsArgs(ToolArgs):
 
 
 class CancelAppointmentArgs(ToolArgs):
-    """Cancel one of the caller's own upcoming appointments."""
+    """Cancel one of the caller's own upcoming appointments (only theirs: found by the number they call from).
+    Read the appointment back (date, time, provider) and hear a yes first. Returns `cancelled` and a `say`:
+    say it; only then is it cancelled. not_found means it is not theirs or not upcoming."""
 
     command = c.CancelAppointment
 
@@ -237,7 +255,10 @@ class CancelAppointmentArgs(ToolArgs):
 
 
 class RescheduleAppointmentArgs(ToolArgs):
-    """Move one of the caller's own appointments to a new time: the new time is taken or nothing changes."""
+    """Move one of the caller's own appointments to a new time, found first with check_availability: the new
+    time is taken and the old one freed in one step, or nothing changes. Read the new date, time and provider
+    back and hear a yes first. Returns `rescheduled`, `previous_start` and a `say`: say it. On slot_taken the
+    appointment stays where it was; its `say` offers the nearest free times."""
 
     command = c.RescheduleAppointment
 
@@ -252,8 +273,10 @@ class RescheduleAppointmentArgs(ToolArgs):
 
 
 class ReserveAtomicArgs(ToolArgs):
-    """Hold an opening and text the caller a one-time code in one step; then ask for the code and pass it to
-    verify_otp, which books the time."""
+    """Hold an opening for this call and text the caller a six-digit code, in one step. Call it after reading
+    the date, time and provider back and hearing a yes; pass the opening's `start` unchanged and the caller's
+    full name, so the code alone completes the booking. Returns `hold_id`, `expires_at`, `code_sent_to` and a
+    `say` asking for the code: say it, then pass what they read to verify_otp, which books the time."""
 
     command = c.ReserveAtomic
 
@@ -268,7 +291,9 @@ class ReserveAtomicArgs(ToolArgs):
 
 
 class SendOtpArgs(ToolArgs):
-    """Text the caller a six-digit code that proves the phone number is theirs; then call verify_otp."""
+    """Text the caller a six-digit code that proves the phone number is theirs, when a tool answered
+    otp_required or a code expired. Returns `code_sent_to` ("ending in 4321") and a `say` asking for the code:
+    say it, then pass what they read back to verify_otp. otp_cooldown and otp_rate_limited mean wait."""
 
     command = c.SendOtp
 
@@ -278,7 +303,10 @@ class SendOtpArgs(ToolArgs):
 
 
 class VerifyOtpArgs(ToolArgs):
-    """Check the code the caller read back from their text. With a held time and a known name it also books."""
+    """Check the code the caller read back from their text. Pass it as text exactly as they said it; never
+    guess or complete it. Returns `verified`; with a held time and a known name it also books (then it has
+    `appointment_id`, `start` and a `say` confirming the booking). Say its `say`. otp_invalid tells the tries
+    left; otp_expired and otp_locked mean this code can no longer be used."""
 
     command = c.VerifyOtp
 
@@ -286,7 +314,8 @@ class VerifyOtpArgs(ToolArgs):
 
 
 class SendConfirmationArgs(ToolArgs):
-    """Text the confirmation of an upcoming appointment again, when the caller asks for it."""
+    """Text the confirmation of an upcoming appointment again, only when the caller asks for it (booking,
+    moving and cancelling already text one). Returns a `say` naming the number it goes to: say it."""
 
     command = c.SendConfirmation
 

@@ -1,4 +1,4 @@
-"""The `frontdesk` command: migrate, serve, tenant apply, worker, clock, vapi sync, dev."""
+"""The `frontdesk` command: migrate, serve, tenant apply, worker, clock, vapi show/sync, call simulate, dev."""
 
 from __future__ import annotations
 
@@ -46,13 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     clock = sub.add_parser("clock", help="run the periodic work: outbox relay, hold sweeper (one instance)")
     clock.add_argument("--relay-every", type=float, default=10.0, help="seconds between outbox relays")
     clock.add_argument("--sweep-every", type=float, default=60.0, help="seconds between hold sweeps")
-    vapi = sub.add_parser("vapi", help="the clinics' assistants in Vapi")
-    vapi_sub = vapi.add_subparsers(dest="vapi_command", required=True)
-    vapi_cli.add_sync_parser(vapi_sub)
     dev = sub.add_parser("dev", help="demo: embedded PostgreSQL (unless DATABASE_URL), demo clinic, server")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=None, help="default: $PORT, else 8080")
     dev.add_argument("--data-dir", type=Path, default=Path(".data"))
+    _add_vapi_commands(sub)
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
@@ -69,9 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         return _worker(settings, args.processes, args.threads, args.queues)
     if args.command == "clock":
         return _clock(settings, args.relay_every, args.sweep_every)
-    if args.command == "vapi" and args.vapi_command == "sync":
-        _need_database(settings)
-        return vapi_cli.sync(settings, args.tenant, args.dry_run, args.now)
+    if args.command == "vapi":
+        return args.vapi_run(settings, args)
     parser.error("unknown command")
     return 2
 
@@ -251,6 +248,101 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
         if redis_handle is not None:
             redis_handle.shutdown()
     return 0
+
+
+# ---- frontdesk vapi ... : what a clinic's Vapi assistant is given -------------------------------------------
+
+
+def _add_vapi_commands(sub: argparse._SubParsersAction) -> None:
+    """The `vapi` group. Each subcommand sets `vapi_run(settings, args) -> exit code`; add one the same way."""
+    vapi = sub.add_parser("vapi", help="what a clinic's Vapi assistant is given")
+    vapi_sub = vapi.add_subparsers(dest="vapi_command", required=True)
+    show = vapi_sub.add_parser(
+        "show", help="print a clinic's Vapi tool definitions and system prompt as JSON, without any network",
+        description="Prints {\"tenant\", \"tools\", \"system_prompt\"}: paste the tools into Vapi's Tools and the "
+                    "prompt into the assistant's system prompt. Reads the clinic from --file, else from DATABASE_URL.")
+    show.add_argument("--tenant", metavar="SLUG", help="which clinic, when the database has several")
+    show.add_argument("--file", type=Path, metavar="TENANT.toml",
+                      help="read the clinic from its tenant file instead of the database")
+    show.set_defaults(vapi_run=_vapi_show)
+    vapi_cli.add_sync_parser(vapi_sub).set_defaults(vapi_run=_vapi_sync)
+
+
+def _vapi_sync(settings: Settings, args: argparse.Namespace) -> int:
+    _need_database(settings)
+    return vapi_cli.sync(settings, args.tenant, args.dry_run, args.now)
+
+
+def pick_tenant(slugs: list[str], wanted: str | None) -> str:
+    """The slug to show: `wanted`, or the only tenant there is. ValueError says why not, listing the slugs."""
+    if wanted is not None:
+        if wanted in slugs:
+            return wanted
+        raise ValueError(f"there is no tenant {wanted!r}; the tenants are: {', '.join(slugs) or 'none'}")
+    if len(slugs) == 1:
+        return slugs[0]
+    if not slugs:
+        raise ValueError("the database has no tenants yet; apply one with `frontdesk tenant apply FILE`")
+    raise ValueError(f"the database has {len(slugs)} tenants; choose one with --tenant SLUG: {', '.join(slugs)}")
+
+
+def _vapi_show(settings: Settings, args: argparse.Namespace) -> int:
+    from assistant.definitions import tool_definitions
+    from assistant.prompts import system_prompt
+    from assistant.schedule import SECRET_PLACEHOLDER, EnvironForShowing, schedule_from_spec
+
+    if args.file is not None:
+        try:
+            # variables the file names but this environment lacks read as the placeholder: showing needs no secret
+            spec = load_tenant_file(args.file, EnvironForShowing(settings.environ))
+        except TenantConfigError as e:
+            print(str(e), file=sys.stderr)
+            return 2
+        if args.tenant is not None and args.tenant != spec.slug:
+            print(f"{args.file} is tenant {spec.slug!r}, not {args.tenant!r}", file=sys.stderr)
+            return 2
+        schedule = schedule_from_spec(spec)
+        # A secret written in the file is printed as it is: whoever can run this can read the file, and the
+        # output is made to be pasted into Vapi, where only the real secret works (`frontdesk dev` prints the
+        # demo clinic's too). A secret in webhook_secret_env is printed when that variable is set here.
+        secret = spec.secret
+    else:
+        _need_database(settings)
+        try:
+            schedule = asyncio.run(_schedule_from_database(settings, args.tenant))
+        except ValueError as e:
+            print(f"frontdesk vapi show: {e}", file=sys.stderr)
+            return 2
+        # the database keeps only a hash of the secret: it can be shown only from its variable, if set here
+        secret = settings.environ.get(schedule.secret_env or "") or SECRET_PLACEHOLDER
+    if secret == SECRET_PLACEHOLDER and not schedule.vapi.credential_id:
+        where = f"set {schedule.secret_env} to print it" if schedule.secret_env else "it is not stored in clear"
+        print(f"note: the X-Vapi-Secret header shows {SECRET_PLACEHOLDER} ({where}); put the clinic's webhook "
+              "secret there in Vapi", file=sys.stderr)
+    public_url = settings.public_url
+    if not public_url:
+        public_url = f"http://127.0.0.1:{settings.port}"
+        print(f"note: PUBLIC_URL is not set, so the tools' server URLs use {public_url}; set PUBLIC_URL to the "
+              "URL Vapi reaches this service at", file=sys.stderr)
+    shown = {
+        "tenant": schedule.slug,
+        "tools": list(tool_definitions(schedule, public_url, secret).values()),
+        "system_prompt": system_prompt(schedule),
+    }
+    print(json.dumps(shown, indent=2, ensure_ascii=False))
+    return 0
+
+
+async def _schedule_from_database(settings: Settings, wanted: str | None):
+    store = bootstrap.build_store(settings)
+    try:
+        slug = pick_tenant(await store.tenant_slugs(), wanted)
+        schedule = await store.schedule_by_slug(slug)
+        if schedule is None:  # removed in between
+            raise ValueError(f"there is no tenant {slug!r} any more")
+        return schedule
+    finally:
+        await store.engine.dispose()
 
 
 def demo_request(assistant_id: str | None, tool_call_id: str) -> dict:

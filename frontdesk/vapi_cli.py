@@ -15,7 +15,7 @@ from frontdesk.settings import Settings
 from store import SqlStore
 
 
-def add_sync_parser(vapi_sub: argparse._SubParsersAction) -> None:
+def add_sync_parser(vapi_sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     sync = vapi_sub.add_parser(
         "sync", help="create, update and delete the clinics' tools in Vapi and point their assistants at them",
         description="Queues a sync job for every tenant with a Vapi API key (or one, with --tenant). It only "
@@ -24,6 +24,7 @@ def add_sync_parser(vapi_sub: argparse._SubParsersAction) -> None:
     sync.add_argument("--dry-run", action="store_true",
                       help="print the changes a sync would make, and change nothing (reads from Vapi)")
     sync.add_argument("--now", action="store_true", help="sync here and now instead of queueing a job")
+    return sync
 
 
 def _utc_now() -> datetime:

@@ -182,6 +182,20 @@ class TenantsStoreMixin(StoreBase):
         self._schedules[tenant_id] = schedule
         return schedule
 
+    _SQL_SLUGS = text("SELECT slug FROM tenants ORDER BY slug")
+    _SQL_BY_SLUG = text("SELECT id, config_version FROM tenants WHERE slug = :s")
+
+    async def tenant_slugs(self) -> list[str]:
+        """Every tenant's slug, in order."""
+        async with self.engine.connect() as conn:
+            return list((await conn.execute(self._SQL_SLUGS)).scalars())
+
+    async def schedule_by_slug(self, slug: str) -> Schedule | None:
+        """The tenant's schedule, or None when no tenant has this slug (administration, not the call path)."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(self._SQL_BY_SLUG, {"s": slug})).first()
+            return None if row is None else await self.load_schedule(conn, row.id, row.config_version)
+
     # ---- administration -------------------------------------------------------------------------
 
     _SQL_SET_VAPI = text("UPDATE tenants SET vapi = :v, vapi_phone_numbers = :n WHERE id = :i").bindparams(

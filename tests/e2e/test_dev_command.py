@@ -106,13 +106,14 @@ def test_frontdesk_serve_with_two_processes_answers_and_stops_cleanly(database_u
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "LOG_FORMAT": "json", "SECRET_KEY": "serve-test-key"}
     secret = f"serve-test-secret-{os.getpid()}-{port}"
-    # its own assistant too: an assistant belongs to one clinic, and the demo clinic may be in this database
-    assistant = f"asst_serve_{os.getpid()}_{port}"
+    # a copy of the demo clinic with its own slug, secret and assistant: an assistant serves one clinic, and
+    # other tests apply the demo clinic itself to the same database
+    assistant = f"asst_serve_test_{port}"
     clinic = tmp_path / "clinic.toml"
     clinic.write_text((ROOT / "examples" / "demo-clinic.toml").read_text()
                       .replace('slug = "bright-smile"', f'slug = "serve-test-{port}"')
-                      .replace('"asst_bright_1"', f'"{assistant}"')
-                      .replace("demo-secret-bright-smile-0001", secret))
+                      .replace("demo-secret-bright-smile-0001", secret)
+                      .replace('"asst_bright_1"', f'"{assistant}"'))
     apply = subprocess.run([sys.executable, "-m", "frontdesk.cli", "tenant", "apply", str(clinic)], cwd=ROOT,
                            env=env, capture_output=True, text=True, timeout=60)
     assert apply.returncode == 0, apply.stderr
