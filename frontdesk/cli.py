@@ -23,6 +23,9 @@ log = structlog.get_logger("frontdesk")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_TENANT = PROJECT_ROOT / "examples" / "demo-clinic.toml"
+#: what `frontdesk dev` puts in its own environment and its children's when unset: the demo clinic's secret
+#: (its tenant file names the variable, as a production one would); printed in the banner
+DEMO_ENVIRONMENT = {"BRIGHT_SMILE_SECRET": "demo-secret-bright-smile-0001"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,6 +198,9 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
     logs.configure(os.environ.get("LOG_FORMAT", "console").lower())
     port = args.port or settings.port
     env = dict(settings.environ)
+    demo_env = {name: value for name, value in DEMO_ENVIRONMENT.items() if not env.get(name)}
+    env.update(demo_env)
+    os.environ.update(demo_env)
     redis_handle = None
     if not settings.database_url:
         from frontdesk.embedded import start_postgres

@@ -107,9 +107,14 @@ def test_frontdesk_serve_with_two_processes_answers_and_stops_cleanly(database_u
     env = {**os.environ, "DATABASE_URL": database_url, "LOG_FORMAT": "json", "SECRET_KEY": "serve-test-key"}
     secret = f"serve-test-secret-{os.getpid()}-{port}"
     clinic = tmp_path / "clinic.toml"
+    # its own variable and assistant: other tests apply the demo clinic itself to the same database, and
+    # the server re-reads every tenant's secret from its variable at start-up
+    secret_env, assistant = f"SERVE_TEST_SECRET_{port}", f"asst_serve_{port}"
+    env[secret_env] = secret
     clinic.write_text((ROOT / "examples" / "demo-clinic.toml").read_text()
                       .replace('slug = "bright-smile"', f'slug = "serve-test-{port}"')
-                      .replace("demo-secret-bright-smile-0001", secret))
+                      .replace('"BRIGHT_SMILE_SECRET"', f'"{secret_env}"')
+                      .replace('"asst_bright_1"', f'"{assistant}"'))
     apply = subprocess.run([sys.executable, "-m", "frontdesk.cli", "tenant", "apply", str(clinic)], cwd=ROOT,
                            env=env, capture_output=True, text=True, timeout=60)
     assert apply.returncode == 0, apply.stderr
@@ -126,7 +131,7 @@ def test_frontdesk_serve_with_two_processes_answers_and_stops_cleanly(database_u
         for i in range(4):  # several connections: the kernel spreads them over both processes
             req = urllib.request.Request(
                 f"http://127.0.0.1:{port}/vapi/webhook", method="POST",
-                data=json.dumps(demo_request("asst_bright_1", f"serve-{os.getpid()}-{i}")).encode(),
+                data=json.dumps(demo_request(assistant, f"serve-{os.getpid()}-{i}")).encode(),
                 headers={"Content-Type": "application/json", "X-Vapi-Secret": secret})
             with urllib.request.urlopen(req, timeout=10) as resp:
                 result = json.loads(json.loads(resp.read())["results"][0]["result"])
