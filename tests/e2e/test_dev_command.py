@@ -7,41 +7,21 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.processes import free_port, wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(url: str, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"frontdesk dev exited early with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)  # polling a server that is starting: the condition is checked each round
-    raise AssertionError(f"{url} did not answer within {timeout}s")
 
 
 @pytest.mark.slow
 def test_frontdesk_dev_without_database_url_serves_the_printed_curl(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PORT")}
     env["LOG_FORMAT"] = "json"
     out_path = tmp_path / "dev.out"
@@ -50,8 +30,8 @@ def test_frontdesk_dev_without_database_url_serves_the_printed_curl(tmp_path):
                                  "--data-dir", str(tmp_path / "data")], cwd=ROOT, env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            _wait_for(f"http://127.0.0.1:{port}/healthz", proc, timeout=90)
-            _wait_for(f"http://127.0.0.1:{port}/readyz", proc, timeout=10)
+            wait_for(f"http://127.0.0.1:{port}/healthz", proc, timeout=90)
+            wait_for(f"http://127.0.0.1:{port}/readyz", proc, timeout=10)
             printed = out_path.read_text()
             assert "demo-secret-bright-smile-0001" in printed
             curl = next(line for line in printed.splitlines() if line.startswith("curl "))
@@ -103,7 +83,7 @@ def _server_children(pid: int) -> list[int]:
 
 @pytest.mark.slow
 def test_frontdesk_serve_with_two_processes_answers_and_stops_cleanly(database_url, tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "LOG_FORMAT": "json", "SECRET_KEY": "serve-test-key"}
     secret = f"serve-test-secret-{os.getpid()}-{port}"
     clinic = tmp_path / "clinic.toml"
@@ -123,7 +103,7 @@ def test_frontdesk_serve_with_two_processes_answers_and_stops_cleanly(database_u
                              str(port), "--processes", "2"], cwd=ROOT, env=env, stdout=out,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait_for(f"http://127.0.0.1:{port}/readyz", proc, timeout=60)
+        wait_for(f"http://127.0.0.1:{port}/readyz", proc, timeout=60)
         servers = _server_children(proc.pid)
         assert len(servers) == 2, servers  # two server processes share the port
         from frontdesk.cli import demo_request
