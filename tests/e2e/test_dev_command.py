@@ -46,11 +46,14 @@ def test_frontdesk_dev_without_database_url_serves_the_printed_curl(tmp_path):
             assert result["ok"] is True and len(result["openings"]) == 3, result
             assert not re.search(r"\d{4}-\d{2}-\d{2}T", result["say"])  # spoken words, not ISO strings
 
-            # the asynchronous side: a code texted by the worker, verified, and the confirmation texted
+            # the asynchronous side: a code texted by the worker, verified, and the confirmation texted;
+            # the banner's command finds this server, its tenant, secret and SMS log in the data directory
+            simulate = next(line for line in printed.splitlines() if " call simulate" in line)
+            assert simulate.endswith(f"call simulate --data-dir {tmp_path / 'data'}"), simulate
             sms_log = tmp_path / "data" / "sms.jsonl"
-            call = subprocess.run([sys.executable, "examples/demo_call.py", "--url", f"http://127.0.0.1:{port}",
-                                   "--otp", "--sms-log", str(sms_log)], cwd=ROOT, capture_output=True, text=True,
-                                  timeout=60)
+            call = subprocess.run([sys.executable, "-m", "frontdesk.cli", "call", "simulate", "--otp",
+                                   "--data-dir", str(tmp_path / "data")], cwd=ROOT, env=env, capture_output=True,
+                                  text=True, timeout=60)
             assert call.returncode == 0, call.stdout + call.stderr
             bodies = [json.loads(line)["body"] for line in sms_log.read_text().splitlines()]
             assert len(bodies) == 2 and "verification code is" in bodies[0] and "you're booked for" in bodies[1]
@@ -64,6 +67,7 @@ def test_frontdesk_dev_without_database_url_serves_the_printed_curl(tmp_path):
                 raise
     assert proc.returncode == 0, out_path.read_text()[-2000:]
     assert code not in out_path.read_text()  # the server, worker and clock logs never carry the code
+    assert not (tmp_path / "data" / "dev.json").exists()  # nothing tells `call simulate` a stopped server runs
 
 
 def _server_children(pid: int) -> list[int]:
