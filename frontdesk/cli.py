@@ -23,6 +23,9 @@ log = structlog.get_logger("frontdesk")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_TENANT = PROJECT_ROOT / "examples" / "demo-clinic.toml"
+#: what `frontdesk dev` puts in its own environment and its children's when unset: the demo clinic's secret
+#: (its tenant file names the variable, as a production one would); printed in the banner
+DEMO_ENVIRONMENT = {"BRIGHT_SMILE_SECRET": "demo-secret-bright-smile-0001"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,12 +53,32 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=None, help="default: $PORT, else 8080")
     dev.add_argument("--data-dir", type=Path, default=Path(".data"))
+    call = sub.add_parser("call", help="phone calls, as Vapi makes them")
+    call_sub = call.add_subparsers(dest="call_command", required=True)
+    simulate = call_sub.add_parser(
+        "simulate", help="play a whole call against a running server and print the transcript",
+        description="Play a whole call against a running frontdesk (by default the `frontdesk dev` whose "
+                    "data directory is --data-dir), with Vapi's envelopes, and print the transcript. "
+                    "Exits 1 if a step is refused, fails over HTTP or a text does not come.")
+    simulate.add_argument("--url", default=None,
+                          help="the server (default: the running `frontdesk dev`'s, else http://127.0.0.1:$PORT)")
+    simulate.add_argument("--tenant", default=None, metavar="SLUG", help="which tenant (default: the only one)")
+    simulate.add_argument("--secret", default=None,
+                          help="the tenant's webhook secret (default: from its webhook_secret_env variable)")
+    simulate.add_argument("--script", type=Path, default=None, metavar="FILE",
+                          help="the caller's turns, as TOML (default: a built-in call that books a cleaning)")
+    simulate.add_argument("--otp", action=argparse.BooleanOptionalAction, default=None,
+                          help="verify the caller by a texted code (default: if the tenant requires it)")
+    simulate.add_argument("--data-dir", type=Path, default=Path(".data"),
+                          help="where the `frontdesk dev` to call keeps its data (default: .data)")
     _add_vapi_commands(sub)
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
     if args.command == "dev":
         return _dev(args, settings)
+    if args.command == "call" and args.call_command == "simulate":
+        return _call_simulate(args, settings)
     logs.configure(settings.log_format)
     if args.command == "migrate":
         return _migrate(settings)
@@ -192,14 +215,26 @@ def _clock(settings: Settings, relay_every: float, sweep_every: float) -> int:
     return 0
 
 
+def _call_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from frontdesk import simulate
+
+    return simulate.run(args.data_dir, settings.environ, f"http://127.0.0.1:{settings.port}",
+                        settings.sms_log_path, url=args.url, tenant=args.tenant, secret=args.secret,
+                        script=args.script, otp=args.otp)
+
+
 def _dev(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
+    from frontdesk.simulate import DEV_FILE, DevInfo, TenantInfo
     from webhook import create_app
 
     logs.configure(os.environ.get("LOG_FORMAT", "console").lower())
     port = args.port or settings.port
     env = dict(settings.environ)
+    demo_env = {name: value for name, value in DEMO_ENVIRONMENT.items() if not env.get(name)}
+    env.update(demo_env)
+    os.environ.update(demo_env)
     redis_handle = None
     if not settings.database_url:
         from frontdesk.embedded import start_postgres
@@ -227,8 +262,17 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
         subprocess.Popen([sys.executable, "-m", "frontdesk.cli", "clock"], env=env, start_new_session=True),
     ]
     base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '') else args.host}:{port}"
+    # what `frontdesk call simulate` needs to call this server (the database is not reachable from it)
+    dev_file = args.data_dir / DEV_FILE
+    DevInfo(base, (TenantInfo(spec.slug, spec.name, spec.assistant_ids[0] if spec.assistant_ids else None,
+                              spec.require_otp, spec.secret_env,
+                              demo_env.get(spec.secret_env) if spec.secret_env else None),),
+            str(Path(settings.sms_log_path).resolve()) if settings.sms_backend == "console" else None,
+            os.getpid()).write(dev_file)
+    simulate_cmd = f"{_this_command()} call simulate" + ("" if args.data_dir == Path(".data") else
+                                                         f" --data-dir {args.data_dir}")
     print(_banner(base, spec.secret, spec.assistant_ids[0] if spec.assistant_ids else None,
-                  settings.sms_backend, settings.sms_log_path), flush=True)
+                  settings.sms_backend, settings.sms_log_path, simulate_cmd), flush=True)
     try:
         web.run_app(create_app(settings), host=args.host, port=port, print=None, access_log=None)
     except OSError as e:
@@ -236,6 +280,7 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
               file=sys.stderr)
         return 1
     finally:
+        DevInfo.remove(dev_file, os.getpid())
         print("stopping the worker and the clock ...", flush=True)
         for child in children:
             child.terminate()
@@ -345,6 +390,17 @@ async def _schedule_from_database(settings: Settings, wanted: str | None):
         await store.engine.dispose()
 
 
+def _this_command() -> str:
+    """How to run `frontdesk` from here: .venv/bin/frontdesk after `make run`, not necessarily on PATH."""
+    script = Path(sys.executable).parent / "frontdesk"
+    if not script.exists():
+        return "frontdesk"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 def demo_request(assistant_id: str | None, tool_call_id: str) -> dict:
     """A check_availability tool call as Vapi sends it (trimmed to what the server reads)."""
     call: dict = {"id": "demo-call-1", "type": "inboundPhoneCall", "customer": {"number": "+15555550123"}}
@@ -360,7 +416,7 @@ def demo_request(assistant_id: str | None, tool_call_id: str) -> dict:
 
 
 def _banner(base: str, secret: str, assistant_id: str | None, sms_backend: str = "console",
-            sms_log: str = "") -> str:
+            sms_log: str = "", simulate_cmd: str = "frontdesk call simulate") -> str:
     body = json.dumps(demo_request(assistant_id, f"demo-{int(time.time())}"), separators=(",", ":"))
     return f"""
 frontdesk is running.
@@ -371,6 +427,9 @@ frontdesk is running.
 
 Ask for the first three openings:
 curl -s {base}/vapi/webhook -H 'Content-Type: application/json' -H 'X-Vapi-Secret: {secret}' -d '{body}'
+
+Play a whole call (add --otp to verify the caller by a texted code):
+{simulate_cmd}
 
 Press Ctrl-C to stop.
 """

@@ -7,41 +7,21 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.processes import free_port, wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(url: str, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"frontdesk dev exited early with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)  # polling a server that is starting: the condition is checked each round
-    raise AssertionError(f"{url} did not answer within {timeout}s")
 
 
 @pytest.mark.slow
 def test_frontdesk_dev_without_database_url_serves_the_printed_curl(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PORT")}
     env["LOG_FORMAT"] = "json"
     out_path = tmp_path / "dev.out"
@@ -50,8 +30,8 @@ def test_frontdesk_dev_without_database_url_serves_the_printed_curl(tmp_path):
                                  "--data-dir", str(tmp_path / "data")], cwd=ROOT, env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            _wait_for(f"http://127.0.0.1:{port}/healthz", proc, timeout=90)
-            _wait_for(f"http://127.0.0.1:{port}/readyz", proc, timeout=10)
+            wait_for(f"http://127.0.0.1:{port}/healthz", proc, timeout=90)
+            wait_for(f"http://127.0.0.1:{port}/readyz", proc, timeout=10)
             printed = out_path.read_text()
             assert "demo-secret-bright-smile-0001" in printed
             curl = next(line for line in printed.splitlines() if line.startswith("curl "))
@@ -66,11 +46,14 @@ def test_frontdesk_dev_without_database_url_serves_the_printed_curl(tmp_path):
             assert result["ok"] is True and len(result["openings"]) == 3, result
             assert not re.search(r"\d{4}-\d{2}-\d{2}T", result["say"])  # spoken words, not ISO strings
 
-            # the asynchronous side: a code texted by the worker, verified, and the confirmation texted
+            # the asynchronous side: a code texted by the worker, verified, and the confirmation texted;
+            # the banner's command finds this server, its tenant, secret and SMS log in the data directory
+            simulate = next(line for line in printed.splitlines() if " call simulate" in line)
+            assert simulate.endswith(f"call simulate --data-dir {tmp_path / 'data'}"), simulate
             sms_log = tmp_path / "data" / "sms.jsonl"
-            call = subprocess.run([sys.executable, "examples/demo_call.py", "--url", f"http://127.0.0.1:{port}",
-                                   "--otp", "--sms-log", str(sms_log)], cwd=ROOT, capture_output=True, text=True,
-                                  timeout=60)
+            call = subprocess.run([sys.executable, "-m", "frontdesk.cli", "call", "simulate", "--otp",
+                                   "--data-dir", str(tmp_path / "data")], cwd=ROOT, env=env, capture_output=True,
+                                  text=True, timeout=60)
             assert call.returncode == 0, call.stdout + call.stderr
             bodies = [json.loads(line)["body"] for line in sms_log.read_text().splitlines()]
             assert len(bodies) == 2 and "verification code is" in bodies[0] and "you're booked for" in bodies[1]
@@ -84,6 +67,7 @@ def test_frontdesk_dev_without_database_url_serves_the_printed_curl(tmp_path):
                 raise
     assert proc.returncode == 0, out_path.read_text()[-2000:]
     assert code not in out_path.read_text()  # the server, worker and clock logs never carry the code
+    assert not (tmp_path / "data" / "dev.json").exists()  # nothing tells `call simulate` a stopped server runs
 
 
 def _server_children(pid: int) -> list[int]:
@@ -103,16 +87,20 @@ def _server_children(pid: int) -> list[int]:
 
 @pytest.mark.slow
 def test_frontdesk_serve_with_two_processes_answers_and_stops_cleanly(database_url, tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "LOG_FORMAT": "json", "SECRET_KEY": "serve-test-key"}
     secret = f"serve-test-secret-{os.getpid()}-{port}"
     # a copy of the demo clinic with its own slug, secret and assistant: an assistant serves one clinic, and
     # other tests apply the demo clinic itself to the same database
     assistant = f"asst_serve_test_{port}"
     clinic = tmp_path / "clinic.toml"
+    # its own variable and assistant: other tests apply the demo clinic itself to the same database, and
+    # the server re-reads every tenant's secret from its variable at start-up
+    secret_env, assistant = f"SERVE_TEST_SECRET_{port}", f"asst_serve_{port}"
+    env[secret_env] = secret
     clinic.write_text((ROOT / "examples" / "demo-clinic.toml").read_text()
                       .replace('slug = "bright-smile"', f'slug = "serve-test-{port}"')
-                      .replace("demo-secret-bright-smile-0001", secret)
+                      .replace('"BRIGHT_SMILE_SECRET"', f'"{secret_env}"')
                       .replace('"asst_bright_1"', f'"{assistant}"'))
     apply = subprocess.run([sys.executable, "-m", "frontdesk.cli", "tenant", "apply", str(clinic)], cwd=ROOT,
                            env=env, capture_output=True, text=True, timeout=60)
@@ -122,7 +110,7 @@ def test_frontdesk_serve_with_two_processes_answers_and_stops_cleanly(database_u
                              str(port), "--processes", "2"], cwd=ROOT, env=env, stdout=out,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait_for(f"http://127.0.0.1:{port}/readyz", proc, timeout=60)
+        wait_for(f"http://127.0.0.1:{port}/readyz", proc, timeout=60)
         servers = _server_children(proc.pid)
         assert len(servers) == 2, servers  # two server processes share the port
         from frontdesk.cli import demo_request

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from domain.tenant_config import TenantConfigError, parse_tenant
+from frontdesk.cli import DEMO_ENVIRONMENT
 from frontdesk.settings import Settings, sqlalchemy_url
 from store import SqlStore, make_engine
 from tests.conftest import DEFAULT_NOW, TEST_SECRET_KEY, clinic_config, tool_calls_body
@@ -182,6 +183,7 @@ async def test_tenant_apply_cli_reports_every_bad_field_and_applies_nothing(data
     assert "Traceback" not in out.stderr
     assert db.execute("SELECT count(*) FROM tenants WHERE slug = 'cli-bad'").fetchone()[0] == 0
 
+    env.update(DEMO_ENVIRONMENT)  # the demo clinic's secret is in the variable `frontdesk dev` sets
     good = out = _cli("tenant", "apply", str(ROOT / "examples" / "demo-clinic.toml"), env=env)
     assert good.returncode == 0, good.stderr
     assert "bright-smile created" in good.stdout

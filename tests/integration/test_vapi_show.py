@@ -13,6 +13,7 @@ import pytest
 from assistant.prompts import system_prompt
 from assistant.schedule import SECRET_PLACEHOLDER, schedule_from_spec
 from domain.tenant_config import load_tenant_file
+from frontdesk.cli import DEMO_ENVIRONMENT
 from domain.tool_names import ALL_TOOLS, OTP_TOOLS
 from frontdesk.cli import main, pick_tenant
 from tests.conftest import TEST_SECRET_KEY
@@ -45,17 +46,18 @@ def _secret_headers(shown: dict[str, Any]) -> set[str]:
 # ---- from a tenant file -------------------------------------------------------------------------------------
 
 
-def test_the_demo_file_shows_its_tools_its_inline_secret_and_its_prompt(env, capsys):
+def test_the_demo_file_shows_its_tools_its_secret_and_its_prompt(env, capsys):
     env.setenv("PUBLIC_URL", PUBLIC_URL)
+    env.setenv("BRIGHT_SMILE_SECRET", "demo-secret-bright-smile-0001")
     code, shown, err = _show(capsys, "--file", str(DEMO))
     assert code == 0 and err == ""
     assert list(shown) == ["tenant", "tools", "system_prompt"] and shown["tenant"] == "bright-smile"
     names = [tool["function"]["name"] for tool in shown["tools"]]
     assert names == [t for t in ALL_TOOLS if t not in OTP_TOOLS]
     assert [tool["server"]["url"] for tool in shown["tools"]] == [f"{PUBLIC_URL}/vapi/tools/{n}" for n in names]
-    # written in the file, so printed: it is what must be pasted into Vapi
+    # its variable is set here, so the secret is printed: it is what must be pasted into Vapi
     assert _secret_headers(shown) == {"demo-secret-bright-smile-0001"}
-    assert shown["system_prompt"] == system_prompt(schedule_from_spec(load_tenant_file(DEMO, {})))
+    assert shown["system_prompt"] == system_prompt(schedule_from_spec(load_tenant_file(DEMO, DEMO_ENVIRONMENT)))
 
 
 def test_without_a_public_url_the_tools_point_at_this_machine_and_stderr_says_so(env, capsys):
@@ -96,12 +98,14 @@ def _apply(capsys, path: Path) -> None:
 
 
 def _demo_copy(tmp_path: Path) -> tuple[Path, str]:
-    """The demo clinic under a slug, assistant and secret of its own (the database is shared by the tests)."""
+    """The demo clinic under a slug, assistant and secret of its own (the database is shared by the tests),
+    the secret written in the file (inline)."""
     tag = secrets.token_hex(3)
     copy = tmp_path / "clinic.toml"
     copy.write_text(DEMO.read_text().replace('slug = "bright-smile"', f'slug = "show-{tag}"')
                     .replace('"asst_bright_1"', f'"asst_show_{tag}"')
-                    .replace("demo-secret-bright-smile-0001", f"show-secret-{secrets.token_urlsafe(16)}"))
+                    .replace('webhook_secret_env = "BRIGHT_SMILE_SECRET"',
+                             f'webhook_secret = "show-secret-{secrets.token_urlsafe(16)}"'))
     return copy, f"show-{tag}"
 
 

@@ -9,12 +9,14 @@ import pytest
 from assistant.schedule import SECRET_PLACEHOLDER, EnvironForShowing, schedule_from_spec
 from domain.tenant_config import TenantConfigError, load_tenant_file
 from domain.tool_names import tools_for
+from frontdesk.cli import DEMO_ENVIRONMENT
+from frontdesk.simulate import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_demo_clinic_file_loads_as_bright_smile_in_new_york():
-    spec = load_tenant_file(ROOT / "examples" / "demo-clinic.toml", {})
+    spec = load_tenant_file(ROOT / "examples" / "demo-clinic.toml", DEMO_ENVIRONMENT)
     assert spec.slug == "bright-smile" and spec.timezone == "America/New_York"
 
 
@@ -37,7 +39,7 @@ def test_a_file_naming_its_secret_by_variable_loads_for_showing_with_a_placehold
 
 
 def test_a_schedule_made_from_a_file_links_services_resources_and_closures_by_name():
-    schedule = schedule_from_spec(load_tenant_file(ROOT / "examples" / "demo-clinic.toml", {}))
+    schedule = schedule_from_spec(load_tenant_file(ROOT / "examples" / "demo-clinic.toml", DEMO_ENVIRONMENT))
     assert [(s.id, s.name, s.minutes) for s in schedule.services] == [(1, "Cleaning", 30), (2, "Checkup", 45)]
     lee, patel = schedule.resources
     assert (lee.name, lee.service_ids, patel.name, patel.service_ids) == ("Dr Lee", {1, 2}, "Dr Patel", {1})
@@ -61,8 +63,16 @@ def test_the_readmes_vapi_table_is_valid_and_documents_every_setting():
     documented = tomllib.loads(block.group(1))["vapi"]
     assert set(documented) == {f.name for f in dataclasses.fields(VapiConfig)}
     clinic = tomllib.loads((ROOT / "examples" / "demo-clinic.toml").read_text()) | {"vapi": documented}
-    spec = parse_tenant(clinic, "README.md", {"QUICK_CARE_HMAC_KEY": "k" * 32})
+    spec = parse_tenant(clinic, "README.md", {**DEMO_ENVIRONMENT, "QUICK_CARE_HMAC_KEY": "k" * 32})
     assert spec.vapi.phone_numbers == ("+442079460000",) and spec.vapi.hmac_secret_env == "QUICK_CARE_HMAC_KEY"
     # "the values shown for the hmac_* settings are the defaults"
     assert {k: v for k, v in documented.items() if k.startswith("hmac_") and k != "hmac_secret_env"} == {
         f.name: f.default for f in dataclasses.fields(VapiConfig) if f.name.startswith("hmac_") and f.name != "hmac_secret_env"}
+
+
+def test_every_example_call_script_can_be_played():
+    scripts = sorted((ROOT / "examples" / "calls").glob("*.toml"))
+    assert scripts
+    for path in scripts:
+        script = load_script(path.read_text(), str(path))
+        assert script.for_call(otp=False) and script.for_call(otp=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from domain.tenant_config import TenantConfigError, load_tenant_file, parse_tenant
+from frontdesk.cli import DEMO_ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,9 +33,10 @@ def test_a_minimal_file_gets_the_documented_defaults():
             spec.country, spec.require_otp) == (10, 15, 60, 60, "US", False)
 
 
-def test_the_demo_clinic_loads():
-    spec = load_tenant_file(ROOT / "examples" / "demo-clinic.toml", {})
-    assert (spec.slug, spec.phone) == ("bright-smile", "+15557010100")
+def test_the_demo_clinic_loads_with_its_secret_from_the_variable_frontdesk_dev_sets():
+    spec = load_tenant_file(ROOT / "examples" / "demo-clinic.toml", DEMO_ENVIRONMENT)
+    assert (spec.slug, spec.phone, spec.secret_env) == ("bright-smile", "+15557010100", "BRIGHT_SMILE_SECRET")
+    assert spec.secret == DEMO_ENVIRONMENT["BRIGHT_SMILE_SECRET"]
 
 
 def test_opening_hours_are_kept_by_weekday_number_sorted():
