@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     worker_idle_ms: Count = 100
     #: Redis key prefix of the job queues (several deployments or test runs can share one Redis)
     queue_namespace: str = "dramatiq"
+    #: the operators' token for /admin (dashboard sign-in and `Authorization: Bearer` on /admin/api);
+    #: unset: every /admin route answers 404
+    admin_token: str = Field("", repr=False)
+    #: when set, /metrics needs `Authorization: Bearer <METRICS_TOKEN>`; unset: /metrics is open
+    metrics_token: str = Field("", repr=False)
 
     _environ: dict[str, str] = PrivateAttr(default_factory=dict)
 

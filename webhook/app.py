@@ -20,6 +20,7 @@ from store import SqlStore
 
 from .keys import CLOCK, PUBLISHER, SETTINGS, STORE
 from .middlewares import access_log
+from .admin import setup_admin
 from .routes import setup_routes
 
 log = structlog.get_logger("frontdesk.webhook")
@@ -49,6 +50,7 @@ def create_app(settings: Settings, *, store: SqlStore | None = None, publisher: 
     else:
         app[PUBLISHER] = publisher
     setup_routes(app)
+    setup_admin(app)
     return app
 
 
