@@ -14,6 +14,7 @@ outside a use case, each on a connection of its own:
     otp.py        one-time-code challenges
     sms.py        texts: queued in a transaction; claimed, finished and reported on outside one
     outbox.py     jobs written in a transaction; the relay; pruning
+    admin.py      what the operators' admin API reads across tenants (bounded, indexed)
     vapi.py       the Vapi tool sync's map of the tools it created, its runs and its per-tenant lock
     uow.py        SqlUnitOfWork: transaction handling, composed of the unit-of-work mixins
     sql_store.py  SqlStore: owns the engine, composed of the store mixins

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.model import Schedule
 
+from .admin import AdminStoreMixin
 from .bookings import BookingsStoreMixin
 from .otp import OtpStoreMixin
 from .outbox import OutboxStoreMixin
@@ -17,7 +18,7 @@ from .vapi import VapiSyncStoreMixin
 
 
 class SqlStore(TenantsStoreMixin, BookingsStoreMixin, OtpStoreMixin, SmsStoreMixin, OutboxStoreMixin,
-               VapiSyncStoreMixin):
+               VapiSyncStoreMixin, AdminStoreMixin):
     """Owns the engine and a per-process cache of tenant schedules (keyed by configuration version)."""
 
     def __init__(self, engine: AsyncEngine, secret_key: str) -> None:
