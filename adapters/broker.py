@@ -13,6 +13,7 @@ from dramatiq.middleware import AsyncIO
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from adapters.dead_letters import KeepLastError
 from domain.jobs import QUEUES
 
 #: a worker silent for this long is presumed dead and its unacknowledged jobs are redelivered
@@ -38,6 +39,7 @@ def build_broker(redis_url: str, *, publisher: bool = False, namespace: str = "d
     broker = RedisBroker(client=client, namespace=namespace, heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
                          maintenance_chance=MAINTENANCE_CHANCE, dead_message_ttl=DEAD_MESSAGE_TTL_MS)
     broker.add_middleware(AsyncIO())
+    broker.add_middleware(KeepLastError())  # the job dashboard shows the error that dead-lettered a job
     for queue in QUEUES:
         broker.declare_queue(queue)
     return broker

@@ -78,15 +78,40 @@ class TwilioSms:
         return sid
 
 
+#: beside the console SMS log: numbers listed here fail to send, for trying the job dashboard in the demo
+FAIL_FILE = "sms-fail-to.txt"
+
+
 class ConsoleSms:
     """Dev: appends each text as one JSON line {"to", "body", "tenant", "at"} to a file, logs only
-    "sms sent to ***4321". The file is where a developer reads one-time codes; logs never carry them."""
+    "sms sent to ***4321". The file is where a developer reads one-time codes; logs never carry them.
+
+    A fault switch for the demo: while the file `sms-fail-to.txt` beside that log lists a number (one per
+    line, E.164), a text to it fails as Twilio's 503 would (SmsTransientError: retried, in the end
+    dead-lettered); a line `+15555550123 permanent` fails it for good as Twilio's 21211 would (the text is
+    marked failed). Delete the line or the file to clear the fault; it is read on every send."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.fail_file = self.path.parent / FAIL_FILE
         self._n = 0
 
+    def _forced_failure(self, to: str) -> None:
+        try:
+            lines = self.fail_file.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return
+        for line in lines:
+            number, _, kind = line.strip().partition(" ")
+            if number == to:
+                log.warning(f"sms to {mask_phone(to)} failed on purpose ({self.fail_file.name})")
+                if kind.strip() == "permanent":
+                    raise SmsPermanentError("21211")
+                raise SmsTransientError(f"console: texts to {mask_phone(to)} fail while {self.fail_file.name} "
+                                        f"lists the number")
+
     async def send(self, tenant: TenantSms, to: str, body: str) -> str:
+        self._forced_failure(to)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps({"to": to, "body": body, "tenant": tenant.slug,
                            "at": datetime.now(timezone.utc).isoformat()})

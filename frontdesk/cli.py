@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import os
 import signal
 import subprocess
@@ -233,6 +234,8 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
     port = args.port or settings.port
     env = dict(settings.environ)
     demo_env = {name: value for name, value in DEMO_ENVIRONMENT.items() if not env.get(name)}
+    if not env.get("ADMIN_TOKEN"):  # the job dashboard is part of the demo: a fresh token each run
+        demo_env["ADMIN_TOKEN"] = secrets.token_urlsafe(18)
     env.update(demo_env)
     os.environ.update(demo_env)
     redis_handle = None
@@ -272,7 +275,7 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
     simulate_cmd = f"{_this_command()} call simulate" + ("" if args.data_dir == Path(".data") else
                                                          f" --data-dir {args.data_dir}")
     print(_banner(base, spec.secret, spec.assistant_ids[0] if spec.assistant_ids else None,
-                  settings.sms_backend, settings.sms_log_path, simulate_cmd), flush=True)
+                  settings.sms_backend, settings.sms_log_path, simulate_cmd, settings.admin_token), flush=True)
     try:
         web.run_app(create_app(settings), host=args.host, port=port, print=None, access_log=None)
     except OSError as e:
@@ -416,7 +419,7 @@ def demo_request(assistant_id: str | None, tool_call_id: str) -> dict:
 
 
 def _banner(base: str, secret: str, assistant_id: str | None, sms_backend: str = "console",
-            sms_log: str = "", simulate_cmd: str = "frontdesk call simulate") -> str:
+            sms_log: str = "", simulate_cmd: str = "frontdesk call simulate", admin_token: str = "") -> str:
     body = json.dumps(demo_request(assistant_id, f"demo-{int(time.time())}"), separators=(",", ":"))
     return f"""
 frontdesk is running.
@@ -424,6 +427,7 @@ frontdesk is running.
   demo secret : {secret}   (send as X-Vapi-Secret or Authorization: Bearer)
   health      : {base}/healthz   readiness: {base}/readyz
   texts       : {'written to ' + sms_log if sms_backend == 'console' else 'sent by Twilio'} (a worker and the clock are running)
+  dashboard   : {base}/admin/login   admin token: {admin_token or '(ADMIN_TOKEN unset: no dashboard)'}
 
 Ask for the first three openings:
 curl -s {base}/vapi/webhook -H 'Content-Type: application/json' -H 'X-Vapi-Secret: {secret}' -d '{body}'
