@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
+    if args.command in ("serve", "worker", "dev"):
+        settings = _metrics_dir(settings, args)
     if args.command == "dev":
         return _dev(args, settings)
     if args.command == "call" and args.call_command == "simulate":
@@ -95,6 +98,46 @@ def main(argv: list[str] | None = None) -> int:
         return args.vapi_run(settings, args)
     parser.error("unknown command")
     return 2
+
+
+def _metrics_dir(settings: Settings, args: argparse.Namespace) -> Settings:
+    """Before anything imports prometheus_client (which picks its mode once, at import): the directory where
+    this process and its children write their metric values (PROMETHEUS_MULTIPROC_DIR), so that /metrics sums
+    them. `dev` keeps it in its data directory and a multi-process `serve` makes a temporary one when unset;
+    anything else without it counts in memory, alone. Files of processes no longer running are removed."""
+    path = settings.prometheus_multiproc_dir
+    if not path and args.command == "dev":
+        path = str((args.data_dir / "metrics").resolve())
+    elif not path and args.command == "serve" and (args.processes or settings.web_concurrency) > 1:
+        path = tempfile.mkdtemp(prefix="frontdesk-metrics-")
+    if not path:
+        return settings
+    if "prometheus_client" in sys.modules:  # a bug here: this process's own values would not be in the files
+        log.warning("metrics_mode_chosen_too_early", directory=path)
+    clean_metrics_dir(Path(path))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return Settings.from_env({**settings.environ, "PROMETHEUS_MULTIPROC_DIR": path})
+
+
+def clean_metrics_dir(path: Path) -> None:
+    """Create `path`; remove the value files (`counter_<pid>.db`...) of processes that are not running, and of
+    this one (a pid reused after a restart must not carry on an old count). Web and worker processes of one
+    machine share the directory and start in any order, so the files of running processes stay."""
+    path.mkdir(parents=True, exist_ok=True)
+    for file in path.glob("*.db"):
+        pid = file.stem.rpartition("_")[2]
+        if not pid.isdigit() or int(pid) == os.getpid() or not _running(int(pid)):
+            file.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _need_database(settings: Settings) -> None:
@@ -162,8 +205,11 @@ def _serve(settings: Settings, host: str, port: int, processes: int = 1) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    from adapters.metrics import mark_process_dead
+
     for child in children:
         child.join()
+        mark_process_dead(child.pid or 0, settings.prometheus_multiproc_dir)
     return max((c.exitcode or 0) for c in children)
 
 

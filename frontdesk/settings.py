@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     admin_token: str = Field("", repr=False)
     #: when set, /metrics needs `Authorization: Bearer <METRICS_TOKEN>`; unset: /metrics is open
     metrics_token: str = Field("", repr=False)
+    #: where every process on this machine writes its metric values, summed by /metrics (prometheus_client's
+    #: multiprocess mode; its own variable name). `frontdesk serve --processes 2+` and `frontdesk dev` make one
+    #: when unset; set it to the same directory for the web and worker processes of one machine
+    prometheus_multiproc_dir: str = ""
 
     _environ: dict[str, str] = PrivateAttr(default_factory=dict)
 

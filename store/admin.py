@@ -43,13 +43,13 @@ def _filtered(select: str, filters: dict[str, str], params: dict[str, Any], tail
 class AdminStoreMixin(StoreBase):
     """SqlStore's admin side: reads for /admin/api, each on a connection of its own."""
 
-    _SQL_TENANTS = text(
+    _SQL_ADMIN_TENANTS = text(
         "SELECT id, slug, name, timezone, country, phone, require_otp, assistant_ids, config_version, created_at, "
         "updated_at FROM tenants ORDER BY slug LIMIT :limit")
 
     async def admin_tenants(self) -> list[Row]:
         async with self.engine.connect() as conn:
-            return _rows(await conn.execute(self._SQL_TENANTS, {"limit": MAX_ROWS}))
+            return _rows(await conn.execute(self._SQL_ADMIN_TENANTS, {"limit": MAX_ROWS}))
 
     _SQL_TENANT = text("SELECT id, slug, timezone, assistant_ids, config_version FROM tenants WHERE slug = :s")
 
@@ -132,7 +132,7 @@ class AdminStoreMixin(StoreBase):
         async with self.engine.connect() as conn:
             return _rows(await conn.execute(stmt, {**params, "offset": offset, "limit": min(limit, MAX_ROWS + 1)}))
 
-    _SQL_BACKLOG = text(
+    _SQL_BACKLOG_BY_QUEUE = text(
         "SELECT queue, count(*) AS unpublished, min(created_at) AS oldest FROM outbox WHERE published_at IS NULL "
         "GROUP BY queue ORDER BY queue")
 
@@ -140,7 +140,7 @@ class AdminStoreMixin(StoreBase):
         """Per queue: jobs committed but not yet handed to Redis, and when the oldest of them was written
         (the partial index outbox_unpublished holds exactly these rows)."""
         async with self.engine.connect() as conn:
-            return _rows(await conn.execute(self._SQL_BACKLOG))
+            return _rows(await conn.execute(self._SQL_BACKLOG_BY_QUEUE))
 
     # ---- the audit trail ------------------------------------------------------------------------------
 

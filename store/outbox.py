@@ -64,6 +64,17 @@ class OutboxStoreMixin(StoreBase):
             await conn.execute(self._SQL_PUBLISH_FAILED, {"ids": failed})
         return len(done), len(failed)
 
+    _SQL_BACKLOG = text(
+        "SELECT count(*) AS n, EXTRACT(EPOCH FROM now() - min(created_at)) AS age FROM outbox "
+        "WHERE published_at IS NULL")
+
+    async def outbox_backlog(self) -> tuple[int, float | None]:
+        """(rows not yet published, seconds the oldest has waited or None): the relay's backlog, for /metrics.
+        Aged by the database's clock, which stamped the rows; the partial index on unpublished rows keeps it cheap."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(self._SQL_BACKLOG)).one()
+        return row.n, None if row.age is None else float(row.age)
+
     async def prune(self, now: datetime, outbox_days: int = 7, results_days: int = 30) -> tuple[int, int]:
         """Delete outbox rows published more than `outbox_days` ago and stored tool results older than
         `results_days` (a toolCallId is only replayed within a call). Returns (outbox, results) deleted."""

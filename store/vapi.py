@@ -45,11 +45,11 @@ class VapiSyncStoreMixin(StoreBase):
                 return None
             return await self.load_schedule(conn, tenant_id, version)
 
-    _SQL_TENANTS = text("SELECT id, slug, vapi FROM tenants ORDER BY slug")
+    _SQL_VAPI_TENANTS = text("SELECT id, slug, vapi FROM tenants ORDER BY slug")
 
     async def vapi_tenants(self) -> list[VapiTenant]:
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(self._SQL_TENANTS)).all()
+            rows = (await conn.execute(self._SQL_VAPI_TENANTS)).all()
         return [VapiTenant(id=r.id, slug=r.slug, vapi=vapi_config(r.vapi)) for r in rows]
 
     _SQL_ENQUEUE = text(

@@ -30,6 +30,7 @@ async def access_log(request: web.Request, handler):
         log.exception("request_failed", path=request.path, **fields)
         return web.json_response({"error": "internal_error"}, status=500)
     finally:
-        if request.path not in ("/healthz", "/readyz") or status >= 400:
+        # probes and scrapes come every few seconds: logged only when they fail
+        if request.path not in ("/healthz", "/readyz", "/metrics") or status >= 400:
             log.info("request", method=request.method, path=request.path, status=status,
                      duration_ms=round((time.perf_counter() - started) * 1000, 2), **fields)

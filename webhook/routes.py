@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import structlog
 from aiohttp import web
 
+from adapters import metrics
 from domain import services
 from domain.commands import EndCall
 from domain.model import Refused, ToolContext, mask_phone
+from domain.results import Outcome
 from store import TenantAuth
 from domain.wording import presenter
 
 from . import signatures, vapi
 from .keys import CLOCK, PUBLISHER, SETTINGS, STORE
+from .metrics import metrics_endpoint
 from .middlewares import LOG_FIELDS
 from .tools import prepare
 from .twilio import twilio_status
@@ -147,6 +151,7 @@ async def vapi_webhook(request: web.Request) -> web.Response:
             released = await services.end_call(EndCall(call_id, vapi.ended_reason(msg)),
                                                request.app[STORE].uow(tenant), request.app[CLOCK]())
             fields["holds_released"] = released
+            metrics.holds_released(released)
         return web.json_response({})
     if mtype == "hang":
         # Vapi's latency alarm: the assistant went quiet waiting on something slow. Not a hang-up.
@@ -184,9 +189,20 @@ async def _run(request: web.Request, tenant: TenantAuth, msg: dict[str, Any], ca
     handler, writes = prepare(call.name, call.arguments, call.error)
     ctx = ToolContext(tenant_id=tenant.id, call_id=vapi.call_id(msg), tool_call_id=call.id,
                       caller_phone=vapi.caller_number(msg), now=request.app[CLOCK]())
+    started = time.perf_counter()
+    # what the use case returned, as it is worded: the answer carries only its code, the metrics need the
+    # result (a SlotHeld is a hold created); a replay is not worded again, so it counts nothing twice
+    worded: list[Outcome] = []
+
+    def present(outcome: Outcome) -> str:
+        worded.append(outcome)
+        return presenter.answer(outcome)
+
     try:
         uow = request.app[STORE].uow(tenant, read_only=not writes)
-        answer = await services.execute(uow, ctx, call.name or "", handler, presenter.answer)
+        answer = await services.execute(uow, ctx, call.name or "", handler, present)
+        for outcome in worded:  # committed: it happened
+            metrics.result_committed(outcome)
         publisher = request.app.get(PUBLISHER)
         if publisher is not None:
             publisher.publish_after_commit(uow.outbox)  # committed: hand the jobs to Redis, in the background
@@ -195,6 +211,7 @@ async def _run(request: web.Request, tenant: TenantAuth, msg: dict[str, Any], ca
         log.exception("tool_failed", tenant=tenant.slug, call_id=ctx.call_id, tool=call.name,
                       caller=mask_phone(ctx.caller_phone))
         answer = _TROUBLE
+    metrics.tool_called(call.name, answer.outcome, time.perf_counter() - started)
     return call.name or "", answer.outcome, vapi.result_item(call, answer.text)
 
 
@@ -216,3 +233,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/twilio/status", twilio_status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_endpoint)

@@ -6,6 +6,8 @@ import structlog
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from adapters import metrics
+
 from .keys import CLOCK, SETTINGS, STORE
 from .middlewares import LOG_FIELDS
 
@@ -33,6 +35,8 @@ async def twilio_status(request: web.Request) -> web.Response:
         return web.Response(status=403, text="forbidden")
     status = form.get("MessageStatus", "").lower()
     request[LOG_FIELDS].update(outcome=status or "none")
+    if status in STATUS_RANK:  # only Twilio's known statuses: each label value is a series kept forever
+        metrics.SMS_CALLBACKS.labels(status).inc()
     if tenant_id is not None and status in STATUS_RANK:
         await store.sms_status_callback(sid, _our_status(status), form.get("ErrorCode") or None,
                                         request.app[CLOCK]())

@@ -7,6 +7,7 @@ from typing import Any
 import dramatiq
 import structlog
 
+from adapters import metrics
 from domain.jobs import EXPIRE_HOLD, SWEEP_EXPIRED_HOLDS
 
 from .runtime import current
@@ -18,13 +19,16 @@ async def expire_hold(tenant_id: int, hold_id: int) -> int:
     """Release the hold if its time is up and it is still held (booked or replaced holds are left alone).
     Returns how many were released (0 or 1); the worker discards it."""
     r = current()
-    return await r.store.expire_holds(r.clock(), tenant_id=tenant_id, hold_id=hold_id)
+    expired = await r.store.expire_holds(r.clock(), tenant_id=tenant_id, hold_id=hold_id)
+    metrics.holds_expired(expired)
+    return expired
 
 
 async def sweep_expired_holds() -> int:
     """Release every hold whose time is up (the clock enqueues this every minute)."""
     r = current()
     released = await r.store.expire_holds(r.clock())
+    metrics.holds_expired(released)
     if released:
         log.info("holds_swept", released=released)
     return released

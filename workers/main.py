@@ -11,11 +11,13 @@ from collections.abc import Callable
 
 from dramatiq.brokers.redis import RedisBroker
 
+from adapters.metrics import CountingSms
 from frontdesk import bootstrap, logs
 from frontdesk.settings import Settings
 
 from . import confirmations, holds, otp, vapi_sync
 from adapters.broker import set_broker
+from .job_metrics import JobMetrics
 from .runtime import Resources, WorkerResources
 
 #: the modules whose actors a worker runs: one per queue of domain/jobs.py
@@ -26,12 +28,13 @@ def build(settings: Settings, resources: Callable[[], Resources] | None = None) 
     """The workers' broker: every actor registered, and the per-process resources (store, SMS sender, Vapi)
     built from `settings` when the worker boots, or by `resources` if given."""
     def from_settings() -> Resources:
-        return Resources(bootstrap.build_store(settings), bootstrap.build_sms_sender(settings),
+        return Resources(bootstrap.build_store(settings), CountingSms(bootstrap.build_sms_sender(settings)),
                          vapi=bootstrap.build_vapi_client(settings),
                          vapi_settings=bootstrap.vapi_sync_settings(settings))
 
     broker = bootstrap.build_broker(settings)
     broker.add_middleware(WorkerResources(resources or from_settings))
+    broker.add_middleware(JobMetrics(settings.prometheus_multiproc_dir))
     for module in QUEUE_MODULES:
         module.register(broker)
     return broker

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dramatiq
 import structlog
 
+from adapters import metrics
 from domain.jobs import SEND_CODE
 from domain.model import SmsJob
 from domain.notify import deliver_sms
@@ -42,6 +43,7 @@ async def send_code(tenant_id: int, challenge_id: int, sms_id: int) -> None:
     outcome = await deliver_sms(r.store, r.sms, tenant_id, sms_id, now, body_for=body)
     if outcome in _SETTLED:
         await r.store.otp_mark(tenant_id, challenge_id, _SETTLED[outcome], now)
+    metrics.OTP_SENDS.labels(outcome).inc()
     log.info("otp_job", tenant_id=tenant_id, challenge_id=challenge_id, outcome=outcome)
 
 

@@ -17,6 +17,9 @@ PACKAGES = ("domain", "store", "adapters", "assistant", "webhook", "workers", "f
 #: every read of a variable the settings are made of; then each module given is imported
 PROBE = textwrap.dedent("""
     import importlib, json, os, socket, sys
+    # the standard library's wsgiref copies the whole environment when imported (prometheus_client imports
+    # it): not a read of our settings, so it is imported before the reads are watched
+    import wsgiref.handlers
 
     attempts, reads = [], set()
     WATCHED = {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "LOG_FORMAT", "SMS_BACKEND", "QUEUE_NAMESPACE"}
