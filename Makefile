@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # CI tested. After changing a dependency in pyproject.toml, run `make lock` and commit both files.
 LOCK   := requirements.lock
 
-.PHONY: run test test-fast bench lock clean
+.PHONY: run test test-fast bench lock browser clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,18 @@ lock:  ## re-resolve requirements.lock from pyproject.toml (newest versions that
 	@$(BIN)/python -m pip install --quiet "pip-tools>=7.4"
 	$(BIN)/pip-compile --quiet --generate-hashes --extra test --strip-extras --allow-unsafe \
 		--no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
+
+#: where the browser test (tests/e2e/test_admin_browser.py) finds Chromium; Playwright drives it and never
+#: downloads a browser of its own
+CHROMIUM := /usr/bin/chromium
+
+browser:  ## install Debian's chromium for the browser test (as root, with apt-get); .ci/run does it too
+	@if [ -x $(CHROMIUM) ]; then echo "Chromium is installed: $(CHROMIUM)"; \
+	elif ! command -v apt-get >/dev/null; then \
+		echo "no apt-get here: install Chromium (or a symlink to it) at $(CHROMIUM)"; exit 1; \
+	elif [ "$$(id -u)" != 0 ]; then echo "installing Chromium needs root: sudo make browser"; exit 1; \
+	else echo "installing Debian's chromium with apt-get ..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache

@@ -120,7 +120,8 @@ async def test_the_dashboard_lists_counts_and_failed_jobs_and_retries_deletes_an
     page = await (await admin.get("/admin/jobs")).text()
     assert "30 in all, page 1" in page and 'rel="next"' in page and tenant.slug in page
     assert "SmsTransientError: twilio 503 for ***0123" in page
-    row = re.search(r"confirmations</a></td>\s*<td class=\"num\">(\d+)</td><td class=\"num\">(\d+)</td>", page)
+    row = re.search(r'confirmations</a></td>\s*<td class="num" data-label="Queued">(\d+)</td>'
+                    r'<td class="num" data-label="Delayed">(\d+)</td>', page)
     assert row.groups() == ("0", "1")  # confirmations: nothing queued, one delayed
     page2 = await (await admin.get("/admin/jobs?page=2")).text()
     assert 'rel="prev"' in page2 and page2.count('action="/admin/jobs/retry"') == 5
