@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     worker_idle_ms: Count = 100
     #: Redis key prefix of the job queues (several deployments or test runs can share one Redis)
     queue_namespace: str = "dramatiq"
+    #: how often a failed confirmation text is retried (with backoff) before it is dead-lettered; `frontdesk dev`
+    #: uses 2, so a failure forced in the demo reaches the dashboard's dead letters within seconds
+    text_retries: Annotated[int, Field(ge=0, le=50)] = 12
     #: the operators' token for /admin (dashboard sign-in and `Authorization: Bearer` on /admin/api);
     #: unset: every /admin route answers 404
     admin_token: str = Field("", repr=False)

@@ -35,8 +35,9 @@ def build(settings: Settings, resources: Callable[[], Resources] | None = None) 
     broker = bootstrap.build_broker(settings)
     broker.add_middleware(WorkerResources(resources or from_settings))
     broker.add_middleware(JobMetrics(settings.prometheus_multiproc_dir))
+    options: dict[object, dict[str, int]] = {confirmations: {"max_retries": settings.text_retries}}
     for module in QUEUE_MODULES:
-        module.register(broker)
+        module.register(broker, **options.get(module, {}))
     return broker
 
 

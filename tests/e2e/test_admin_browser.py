@@ -45,14 +45,13 @@ pytestmark = [
 
 @pytest.fixture
 def worker(tmp_path, database_url, redis_url, queue_namespace):
-    """A real worker process, as `frontdesk worker` runs it but with send_sms dead-lettered at its first
-    failure, sending through the console backend into tmp_path/sms.jsonl."""
+    """A real `frontdesk worker` process whose texts are dead-lettered at their first failure (TEXT_RETRIES=0),
+    sending through the console backend into tmp_path/sms.jsonl."""
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "QUEUE_NAMESPACE": queue_namespace,
            "SECRET_KEY": TEST_SECRET_KEY, "SMS_BACKEND": "console", "SMS_LOG_PATH": str(tmp_path / "sms.jsonl"),
-           "LOG_FORMAT": "json", "dramatiq_worker_timeout": "100"}
+           "LOG_FORMAT": "json", "TEXT_RETRIES": "0", "WORKER_IDLE_MS": "100"}
     log = open(tmp_path / "worker.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "dramatiq", "tests.e2e.worker_without_retries:setup",
-                             "--processes", "1", "--threads", "2", "--skip-logging"],
+    proc = subprocess.Popen([sys.executable, "-m", "frontdesk.cli", "worker", "--processes", "1", "--threads", "2"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     yield proc
     proc.send_signal(signal.SIGTERM)

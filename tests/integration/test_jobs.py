@@ -38,3 +38,16 @@ def test_the_web_and_clock_publisher_declares_the_same_queues_and_runs_no_actor(
     broker = bootstrap.build_broker(Settings(redis_url=redis_url, queue_namespace=queue_namespace), publisher=True)
     assert broker.get_declared_queues() == set(QUEUES)
     assert broker.get_declared_actors() == set()
+
+
+def test_text_retries_sets_how_often_a_confirmation_is_retried_before_it_is_dead_lettered(redis_url, queue_namespace):
+    from domain.jobs import SEND_SMS, SEND_CODE
+    from workers.confirmations import DEFAULT_RETRIES
+
+    default = workers.main.build(Settings(redis_url=redis_url, queue_namespace=queue_namespace))
+    demo = workers.main.build(Settings(redis_url=redis_url, queue_namespace=queue_namespace, text_retries=2))
+    assert default.get_actor(SEND_SMS.actor).options["max_retries"] == DEFAULT_RETRIES == 12
+    assert demo.get_actor(SEND_SMS.actor).options["max_retries"] == 2
+    # only texts: the code job keeps its own policy
+    assert demo.get_actor(SEND_CODE.actor).options["max_retries"] == default.get_actor(SEND_CODE.actor).options[
+        "max_retries"]

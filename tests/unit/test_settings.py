@@ -26,7 +26,7 @@ def test_each_variable_sets_its_setting():
            "TWILIO_AUTH_TOKEN": "tok", "TWILIO_FROM_NUMBER": "+15557010100", "TWILIO_API_BASE": "http://127.0.0.1:1",
            "PUBLIC_URL": "https://frontdesk.example/", "WORKER_PROCESSES": "4", "WORKER_THREADS": "8",
            "WORKER_IDLE_MS": "50", "QUEUE_NAMESPACE": "test-1", "CLINIC_SECRET": "e" * 20,
-           "VAPI_BASE_URL": "http://127.0.0.1:2/", "VAPI_API_KEY": "vapi-key-1", "ADMIN_TOKEN": "admin-tok-1",
+           "VAPI_BASE_URL": "http://127.0.0.1:2/", "VAPI_API_KEY": "vapi-key-1", "ADMIN_TOKEN": "admin-tok-1", "TEXT_RETRIES": "3",
            "METRICS_TOKEN": "metrics-tok-1", "PROMETHEUS_MULTIPROC_DIR": "/tmp/fd-metrics"}
     s = Settings.from_env(env)
     assert s.model_dump() == {
@@ -36,7 +36,7 @@ def test_each_variable_sets_its_setting():
         "twilio_auth_token": "tok", "twilio_from_number": "+15557010100", "twilio_api_base": "http://127.0.0.1:1",
         "public_url": "https://frontdesk.example", "worker_processes": 4, "worker_threads": 8,
         "worker_idle_ms": 50, "queue_namespace": "test-1", "vapi_base_url": "http://127.0.0.1:2",
-        "vapi_api_key": "vapi-key-1", "admin_token": "admin-tok-1", "metrics_token": "metrics-tok-1",
+        "vapi_api_key": "vapi-key-1", "text_retries": 3, "admin_token": "admin-tok-1", "metrics_token": "metrics-tok-1",
         "prometheus_multiproc_dir": "/tmp/fd-metrics"}
     assert s.environ == env  # the whole environment, for the secrets tenant files name
     assert "tok" not in repr(s) and "k" * 32 not in repr(s) and "vapi-key-1" not in repr(s)
