@@ -152,3 +152,24 @@ async def test_the_messages_page_shows_statuses_error_codes_masked_numbers_and_t
     page = await (await admin.get("/admin/messages?status=failed")).text()
     assert tenant.slug in page and "21211" in page and "***0123" in page and "+15555550123" not in page
     assert re.search(r"Outbox backlog: <strong>\d+</strong>", page)
+
+
+async def test_the_calls_page_shows_one_calls_tool_calls_changes_and_texts_and_nothing_of_another(
+        admin, make_tenant, caller_for):
+    tenant = await make_tenant()
+    vapi = caller_for(tenant)
+    assert (await vapi.tool("reserve_slot", {"start": "2026-03-04T10:00"}, call_id="call-trail"))["ok"]
+    assert (await vapi.tool("book_appointment", {"name": "Dana Whitfield"}, call_id="call-trail"))["ok"]
+    refused = await vapi.tool("reserve_slot", {"start": "2026-03-04T03:00"}, call_id="call-trail")
+    assert refused["code"] == "outside_hours"
+    assert (await vapi.tool("reserve_slot", {"start": "2026-03-05T11:00"}, call_id="another-call"))["ok"]
+    await sign_in(admin)
+    assert "Call id" in await (await admin.get("/admin/calls")).text()
+    page = await (await admin.get("/admin/calls?call_id=call-trail")).text()
+    tools = re.findall(r'data-label="Tool">(\w+)</td><td data-label="Outcome">(\w+)<', page)
+    assert tools == [("reserve_slot", "ok"), ("book_appointment", "ok"), ("reserve_slot", "outside_hours")]
+    changes = re.findall(r'data-label="Change">(\w+)</td>', page)
+    assert changes == ["held", "booked"]
+    assert "confirmation" in page and "***0123" in page and "+15555550123" not in page
+    assert "you're booked" not in page  # texts' bodies are never shown
+    assert "another-call" not in page and "2026-03-05T11" not in page

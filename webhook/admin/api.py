@@ -364,7 +364,7 @@ async def messages(request: web.Request, q: dict[str, Any]) -> web.Response:
                                "oldest_unpublished_at": b["oldest"]} for b in backlog]}})
 
 
-def _outcome(result: str) -> str:
+def outcome_of(result: str) -> str:
     """The outcome code of a stored tool answer: "ok", a refusal's code, or "in_progress" (claimed, unanswered)."""
     if not result:
         return "in_progress"
@@ -405,7 +405,7 @@ async def audit(request: web.Request, q: dict[str, Any]) -> web.Response:
     full = bool(q["full_phone"])
     return json_response({
         "tool_calls": [{"tenant": r["tenant"], "call_id": r["call_id"], "tool_call_id": r["tool_call_id"],
-                        "name": r["name"], "outcome": _outcome(r["result"]), "at": r["created_at"]}
+                        "name": r["name"], "outcome": outcome_of(r["result"]), "at": r["created_at"]}
                        for r in trail["tool_calls"]],
         "changes": [{"id": c["id"], "tenant": c["tenant"], "appointment_id": c["booking_id"], "action": c["action"],
                      "call_id": c["call_id"], "tool_call_id": c["tool_call_id"],

@@ -19,10 +19,12 @@ from aiohttp_session import get_session
 
 from adapters.dead_letters import DeadLetters
 from domain.jobs import JOBS, QUEUES
+from domain.model import mask_phone
 from store import texts_log
 
 from ..keys import CLOCK, SETTINGS, STORE
 from . import auth
+from .api import outcome_of
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 JINJA = web.AppKey("admin_jinja", jinja2.Environment)
@@ -217,3 +219,27 @@ async def messages(request: web.Request) -> web.Response:
     return await _render(request, "messages.html", {
         "texts": await texts_log.recent_texts(engine, 100, status), "backlog": backlog,
         "backlog_age": None if age is None else max(0, int(age)), "status": status, "statuses": TEXT_STATUSES})
+
+
+# ---- one call's trail ---------------------------------------------------------------------------------------
+
+
+@routes.get("/admin/calls")
+@auth.required
+async def calls(request: web.Request) -> web.Response:
+    """The trail of one call: each tool call and its outcome, each booking change it made, the texts they
+    caused (numbers masked, bodies never shown). `?call_id=` picks the call; without it, only the form."""
+    call_id = (request.query.get("call_id") or "").strip()[:200] or None
+    trail: dict[str, Any] | None = None
+    if call_id is not None:
+        found = await request.app[STORE].admin_audit(call_id=call_id)
+        trail = {
+            "tool_calls": [{"at": r["created_at"], "tenant": r["tenant"], "name": r["name"],
+                            "outcome": outcome_of(r["result"])} for r in found["tool_calls"]],
+            "changes": [{"at": c["created_at"], "tenant": c["tenant"], "appointment_id": c["booking_id"],
+                         "action": c["action"], "status": (c["after"] or {}).get("status"),
+                         "starts_at": (c["after"] or {}).get("starts_at")} for c in found["changes"]],
+            "texts": [{"id": t["id"], "kind": t["kind"], "to": mask_phone(t["to_phone"]), "status": t["status"],
+                       "error_code": t["error_code"], "at": t["created_at"]} for t in found["texts"]],
+        }
+    return await _render(request, "calls.html", {"call_id": call_id, "trail": trail})
