@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -21,7 +22,17 @@ from domain.tenant_config import TenantConfigError, load_tenant_file
 from frontdesk import bootstrap, logs, vapi_cli
 from frontdesk.settings import DEV_SECRET_KEY, Settings
 
+if TYPE_CHECKING:
+    from aiohttp import web
+
 log = structlog.get_logger("frontdesk")
+
+#: Heroku stops a dyno with SIGTERM, then SIGKILL 30 s later. A web process lets requests in flight finish for
+#: up to this long and a worker its running jobs, leaving the rest of the 30 s for their clean-up (the web
+#: publisher's drain waits at most 5 s; a worker notices the signal within 1 s and then closes its consumers)
+STOP_TIMEOUT_S = 20
+#: what stops `serve`, `worker` and `clock` gracefully: SIGTERM (Heroku, `kill`) and SIGINT (Ctrl-C)
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_TENANT = PROJECT_ROOT / "examples" / "demo-clinic.toml"
@@ -192,36 +203,98 @@ def _serve(settings: Settings, host: str, port: int, processes: int = 1) -> int:
         return 0
     # one event loop per core: processes share the port with SO_REUSEPORT and the kernel spreads connections
     import multiprocessing
+    from multiprocessing.connection import wait
 
     ctx = multiprocessing.get_context("spawn")
     children = [ctx.Process(target=_serve_one, args=(settings.environ, host, port, True)) for _ in range(processes)]
+    # The children start with SIGTERM/SIGINT ignored (an ignored signal stays ignored across fork and exec) and
+    # handle them once they can stop gracefully: a stop that comes while they start cannot kill them half-way;
+    # this process sends it again until they have exited.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
     for child in children:
         child.start()
+    stopping = False
 
-    def stop(signum, frame):
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        # Heroku signals every process of the dyno and Ctrl-C the whole process group, so a child hears it
+        # more than once: each one stops on the first and ignores the rest
         for child in children:
-            if child.is_alive():
-                child.terminate()
+            if child.is_alive() and child.pid is not None:
+                os.kill(child.pid, signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     from adapters.metrics import mark_process_dead
 
-    for child in children:
-        child.join()
-        mark_process_dead(child.pid or 0, settings.prometheus_multiproc_dir)
-    return max((c.exitcode or 0) for c in children)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, stop)
+    running = list(children)
+    while running:
+        ended = wait([child.sentinel for child in running], timeout=1)
+        if stopping and not ended:
+            stop(signal.SIGTERM, None)  # for a child that was still starting, and ignored it
+        for child in [c for c in running if c.sentinel in ended]:
+            child.join()
+            running.remove(child)
+            mark_process_dead(child.pid or 0, settings.prometheus_multiproc_dir)
+            if not stopping:  # a server died on its own: stop the others, so that the whole dyno restarts
+                log.error("web_process_exited", pid=child.pid, exitcode=child.exitcode)
+                stop(signal.SIGTERM, None)
+    failed = [child.exitcode for child in children if child.exitcode != 0]
+    if failed:
+        log.error("web_processes_failed", exitcodes=failed)
+    return 1 if failed else 0
 
 
 def _serve_one(environ: dict[str, str], host: str, port: int, reuse_port: bool) -> None:
-    from aiohttp import web
-
     from webhook import create_app
 
     settings = Settings.from_env(environ)
     logs.configure(settings.log_format)
-    web.run_app(create_app(settings), host=host, port=port, print=None, access_log=None,
-                reuse_port=reuse_port or None)
+    try:
+        asyncio.run(_run_server(create_app(settings), host, port, reuse_port))
+    finally:
+        # Stopped. Python resets its signal handlers to the default (deadly) ones as it exits, and a `--processes`
+        # parent repeats its SIGTERM to children that are slow to exit: ignore it rather than die with -15.
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+
+
+async def _run_server(app: web.Application, host: str, port: int, reuse_port: bool) -> None:
+    """Serve `app` until the first SIGTERM or SIGINT, then stop as Heroku expects: stop listening (a new
+    connection is refused), let the requests in flight finish and answer for up to STOP_TIMEOUT_S, run the
+    app's clean-up (the publisher's drain, the engine's disposal) and return. Further signals change nothing.
+
+    aiohttp's `run_app` does the same on the first signal, but raises GracefulExit again on a second one and
+    so cuts the clean-up short; with Heroku (which signals every process of a dyno, while the `--processes`
+    parent forwards its own SIGTERM) or Ctrl-C (which reaches the whole process group), a second one is usual.
+    """
+    from aiohttp import web
+
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if not loop.is_closed():  # once it is, the process is on its way out: nothing more to do
+            loop.call_soon_threadsafe(stopping.set)
+
+    # signal.signal rather than loop.add_signal_handler, whose handlers asyncio.run removes (restoring the
+    # default, deadly one) when it closes the loop: a signal still arriving then would kill the process on its
+    # way out, with a failure code. Ignored until now when started by a `--processes` parent.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, on_signal)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=STOP_TIMEOUT_S)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
+        log.info("web_process_ready", pid=os.getpid())
+        await stopping.wait()
+        log.info("web_process_stopping", pid=os.getpid(), requests_wait_s=STOP_TIMEOUT_S)
+    finally:
+        started = time.monotonic()
+        await runner.cleanup()
+        log.info("web_process_stopped", pid=os.getpid(), seconds=round(time.monotonic() - started, 2))
 
 
 def _need_redis(settings: Settings) -> None:
@@ -234,7 +307,7 @@ def worker_argv(settings: Settings, processes: int | None, threads: int | None,
     # `module:callable`: Dramatiq calls workers.main.setup() in each worker process, after the import
     argv = ["workers.main:setup", "--processes", str(processes or settings.worker_processes),
             "--threads", str(threads or settings.worker_threads), "--skip-logging",
-            "--worker-shutdown-timeout", "30000"]
+            "--worker-shutdown-timeout", str(STOP_TIMEOUT_S * 1000)]
     if queues:
         argv += ["--queues", *queues]
     return argv

@@ -4,6 +4,8 @@ Every `relay_every` seconds it re-publishes outbox rows that were committed but 
 `sweep_every` seconds it enqueues the hold sweeper; hourly it deletes published outbox rows older than a
 week and stored tool results older than 30 days. Running two clocks by mistake double-sends nothing:
 the relay locks rows with SKIP LOCKED, and every job is idempotent.
+
+SIGTERM or SIGINT stops it after the pass under way, well within Heroku's 30 s before SIGKILL.
 """
 
 from __future__ import annotations
@@ -36,9 +38,16 @@ async def run_clock(settings: Settings, relay_every: float, sweep_every: float,
     assert publisher is not None
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        # the pass under way (a relay, an enqueue, a prune: each a few seconds at most) is finished, not cut
+        if not stop.is_set():
+            log.info("clock_stopping", signal=sig.name)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
         except (RuntimeError, NotImplementedError, ValueError):
             pass
     log.info("clock_started", relay_every=relay_every, sweep_every=sweep_every)

@@ -7,8 +7,12 @@ worker process, which reads the settings, configures logging and builds the brok
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable
+from types import FrameType
 
+import structlog
 from dramatiq.brokers.redis import RedisBroker
 
 from adapters.metrics import CountingSms
@@ -19,6 +23,8 @@ from . import confirmations, holds, otp, vapi_sync
 from adapters.broker import set_broker
 from .job_metrics import JobMetrics
 from .runtime import Resources, WorkerResources
+
+log = structlog.get_logger("frontdesk.worker")
 
 #: the modules whose actors a worker runs: one per queue of domain/jobs.py
 QUEUE_MODULES = (otp, confirmations, holds, vapi_sync)
@@ -46,4 +52,31 @@ def setup() -> None:
     broker installed as Dramatiq's global one (which the CLI then runs)."""
     settings = Settings.from_env()
     logs.configure(settings.log_format)
+    stop_on_the_first_sigterm()
     set_broker(build(settings))
+
+
+def stop_on_the_first_sigterm() -> None:
+    """Make this worker process act on its first SIGTERM only (Dramatiq's handler, installed before setup()
+    runs: stop taking jobs, finish the running ones, requeue the rest) and ignore the ones after it.
+
+    Heroku sends SIGTERM to every process of a dyno while Dramatiq's main process forwards its own, so a
+    worker process gets two at once; Dramatiq takes a second one to mean "kill now", which cuts the running
+    jobs and (seen with dramatiq 2.2.1) leaves the process hanging on its threads until Heroku's SIGKILL.
+    The stop is bounded by --worker-shutdown-timeout anyway."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set from the main thread (tests may call setup() elsewhere)
+    dramatiq_handler = signal.getsignal(signal.SIGTERM)
+    if not callable(dramatiq_handler):
+        return  # not in a Dramatiq worker process (its main process sets its handlers after this)
+    stopping = False
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if stopping:
+            log.info("worker_already_stopping")
+            return
+        stopping = True
+        dramatiq_handler(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
