@@ -12,6 +12,7 @@ from pathlib import Path
 
 import structlog
 from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from domain.model import TenantSms, mask_phone
@@ -22,6 +23,11 @@ log = structlog.get_logger("frontdesk.sms")
 #: Twilio error codes that will never succeed on retry; 21610 is the recipient having replied STOP
 PERMANENT_CODES = {21211: "failed", 21214: "failed", 21408: "failed", 21610: "opted_out", 21612: "failed",
                    21614: "failed", 21606: "failed", 21660: "failed"}
+
+
+#: how long one call to Twilio may take; a hung send then fails as transient (and is retried) well within the
+#: job's 30 s time limit and a stopping worker's 20 s, instead of holding the worker until Heroku's SIGKILL
+SEND_TIMEOUT_S = 10.0
 
 
 class TwilioSms:
@@ -46,7 +52,7 @@ class TwilioSms:
         with self._lock:
             client = self._clients.get(creds)
             if client is None:
-                client = Client(*creds)
+                client = Client(*creds, http_client=TwilioHttpClient(timeout=SEND_TIMEOUT_S))
                 if self._api_base:
                     client.api.base_url = self._api_base
                 self._clients[creds] = client

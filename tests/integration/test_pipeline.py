@@ -220,6 +220,32 @@ async def test_a_twilio_5xx_leaves_the_text_retrying_and_the_next_attempt_sends_
     assert row == ("sent", sent["sid"], 2)
 
 
+async def test_a_twilio_that_never_answers_fails_the_send_as_transient_within_the_timeout(
+        make_tenant, caller_for, store, db, clock, fake_twilio, monkeypatch):
+    """A hung send must not hold a worker past its stop timeout: the client gives up and the text retries."""
+    import asyncio
+    import time
+
+    import adapters.sms
+
+    monkeypatch.setattr(adapters.sms, "SEND_TIMEOUT_S", 0.5)
+    tenant = await make_tenant()
+    await _book(caller_for(tenant))
+    sms_id = _sms_rows(db, tenant.id)[0][0]
+    twilio = TwilioSms("AC" + "0" * 32, "token", "+15557010100", api_base=fake_twilio.base_url)
+    fake_twilio.hang = asyncio.Event()
+    fake_twilio.hang.set()
+    started = time.monotonic()
+    try:
+        with pytest.raises(SmsTransientError):
+            await deliver_sms(store, twilio, tenant.id, sms_id, clock())
+    finally:
+        fake_twilio.hang.clear()
+    assert time.monotonic() - started < 5  # the 0.5 s timeout, not a hang (bounded generously for a busy machine)
+    assert len(fake_twilio.requests) == 1 and fake_twilio.delivered == []
+    assert _sms_rows(db, tenant.id)[0][4] == "retrying"
+
+
 @pytest.mark.slow
 async def test_a_real_worker_retries_a_text_after_a_twilio_5xx_and_sends_it_once(
         make_tenant, caller_for, store, db, clock, fake_twilio, redis_url, queue_namespace, database_url):
