@@ -20,7 +20,10 @@ def configure(log_format: str = "json", level: int = logging.INFO) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(),  # sys.stdout as it is when a line is written
+        # One write() per line, message and newline together: print() writes them separately, and with several
+        # processes on one stdout pipe two lines could interleave into one (a log shipper drops those). The
+        # factory runs for every line (nothing is cached), so it writes to sys.stdout as it is at that moment.
+        logger_factory=structlog.WriteLoggerFactory(),
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
