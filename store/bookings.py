@@ -61,10 +61,16 @@ def _booking(row: Row) -> Booking:
 class BookingsUowMixin(UowBase):
     """The unit of work's bookings: every statement is scoped to the tenant (`:t`)."""
 
+    # One index probe per resource, on both columns of the exclusion constraint's GiST index (the resource's
+    # range and the time range): `resource_id = ANY(...)` cannot use the index's resource column, so the plan
+    # read every live row of the week, other clinics' included, to keep a few (11,700 read for 2, 3 ms instead
+    # of 0.1 ms): one clinic's traffic slowed another's. Now the cost depends only on the resources asked about.
     _SQL_BUSY = text(
+        "SELECT b.resource_id, b.starts_at, b.ends_at FROM unnest(:rids) AS r(id) CROSS JOIN LATERAL ("
         "SELECT resource_id, starts_at, ends_at FROM bookings "
-        "WHERE tenant_id = :t AND resource_id = ANY(:rids) "
-        f"AND tstzrange(starts_at, ends_at) && tstzrange(:a, :b) AND {_LIVE} ORDER BY resource_id, starts_at"
+        "WHERE int8range(resource_id, resource_id, '[]') = int8range(r.id, r.id, '[]') "
+        f"AND tstzrange(starts_at, ends_at) && tstzrange(:a, :b) AND {_LIVE} AND tenant_id = :t) b "
+        "ORDER BY b.resource_id, b.starts_at"
     ).bindparams(bindparam("rids", type_=ARRAY(BIGINT)))
 
     async def busy(self, resource_ids: list[int], start: datetime, end: datetime, now: datetime) -> Busy:
