@@ -132,16 +132,6 @@ class AdminStoreMixin(StoreBase):
         async with self.engine.connect() as conn:
             return _rows(await conn.execute(stmt, {**params, "offset": offset, "limit": min(limit, MAX_ROWS + 1)}))
 
-    _SQL_BACKLOG_BY_QUEUE = text(
-        "SELECT queue, count(*) AS unpublished, min(created_at) AS oldest FROM outbox WHERE published_at IS NULL "
-        "GROUP BY queue ORDER BY queue")
-
-    async def admin_outbox_backlog(self) -> list[Row]:
-        """Per queue: jobs committed but not yet handed to Redis, and when the oldest of them was written
-        (the partial index outbox_unpublished holds exactly these rows)."""
-        async with self.engine.connect() as conn:
-            return _rows(await conn.execute(self._SQL_BACKLOG_BY_QUEUE))
-
     # ---- the audit trail ------------------------------------------------------------------------------
 
     _AUDIT_BY_CALL = (

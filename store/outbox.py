@@ -3,6 +3,7 @@ by the clock's relay when that failed, and pruned once old."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,23 @@ from domain.model import OutboxEntry
 
 from .base import StoreBase, UowBase
 
+
+@dataclass(frozen=True)
+class OutboxBacklog:
+    """One queue's jobs written to the outbox but not yet published."""
+
+    queue: str
+    unpublished: int
+    oldest: datetime
+    age_seconds: float
+
+
+def backlog_total(backlog: list[OutboxBacklog]) -> tuple[int, datetime | None, float | None]:
+    """(jobs waiting, when the oldest was written, seconds it has waited) over every queue."""
+    if not backlog:
+        return 0, None, None
+    return (sum(b.unpublished for b in backlog), min(b.oldest for b in backlog),
+            max(b.age_seconds for b in backlog))
 
 class OutboxUowMixin(UowBase):
     """The unit of work's outbox: rows written in its transaction, remembered in `self.outbox`."""
@@ -65,15 +83,17 @@ class OutboxStoreMixin(StoreBase):
         return len(done), len(failed)
 
     _SQL_BACKLOG = text(
-        "SELECT count(*) AS n, EXTRACT(EPOCH FROM now() - min(created_at)) AS age FROM outbox "
-        "WHERE published_at IS NULL")
+        "SELECT queue, count(*) AS unpublished, min(created_at) AS oldest, "
+        "EXTRACT(EPOCH FROM now() - min(created_at)) AS age_seconds FROM outbox WHERE published_at IS NULL "
+        "GROUP BY queue ORDER BY queue")
 
-    async def outbox_backlog(self) -> tuple[int, float | None]:
-        """(rows not yet published, seconds the oldest has waited or None): the relay's backlog, for /metrics.
-        Aged by the database's clock, which stamped the rows; the partial index on unpublished rows keeps it cheap."""
+    async def outbox_backlog(self) -> list[OutboxBacklog]:
+        """Per queue, the jobs committed but not yet handed to Redis (the relay's backlog): how many, when the
+        oldest was written, and how long it has waited by the database's clock, which stamped the rows. The
+        partial index on unpublished rows keeps it cheap. /metrics, the admin API and the messages page read it."""
         async with self.engine.connect() as conn:
-            row = (await conn.execute(self._SQL_BACKLOG)).one()
-        return row.n, None if row.age is None else float(row.age)
+            rows = (await conn.execute(self._SQL_BACKLOG)).all()
+        return [OutboxBacklog(r.queue, r.unpublished, r.oldest, float(r.age_seconds)) for r in rows]
 
     async def prune(self, now: datetime, outbox_days: int = 7, results_days: int = 30) -> tuple[int, int]:
         """Delete outbox rows published more than `outbox_days` ago and stored tool results older than

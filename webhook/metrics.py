@@ -10,6 +10,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from adapters import metrics
+from store.outbox import backlog_total
 
 from .keys import SETTINGS, STORE
 from .middlewares import LOG_FIELDS
@@ -33,8 +34,9 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
         return web.json_response({"error": "unauthorized"}, status=401, headers={"WWW-Authenticate": "Bearer"})
     extra = []
     try:
-        unpublished, oldest = await asyncio.wait_for(request.app[STORE].outbox_backlog(), BACKLOG_TIMEOUT_S)
-        extra = metrics.outbox_backlog(unpublished, oldest)
+        unpublished, _, age = backlog_total(
+            await asyncio.wait_for(request.app[STORE].outbox_backlog(), BACKLOG_TIMEOUT_S))
+        extra = metrics.outbox_backlog(unpublished, age)
     except Exception as e:  # the database is down or slow: the counters are still worth scraping
         log.warning("metrics_backlog_unavailable", error=type(e).__name__)
     body = await asyncio.to_thread(metrics.exposition, settings.prometheus_multiproc_dir, extra)

@@ -40,6 +40,8 @@ from domain.model import ToolContext, mask_phone
 from domain.phones import to_e164
 from domain.wording import presenter
 
+from store.outbox import backlog_total
+
 from ..keys import CLOCK, PUBLISHER, SETTINGS, STORE
 from ..middlewares import LOG_FIELDS
 from ..tools import prepare
@@ -352,16 +354,16 @@ async def messages(request: web.Request, q: dict[str, Any]) -> web.Response:
     full = bool(q["full_phone"])
     if full:
         request[LOG_FIELDS]["full_phone"] = True
-    backlog = await store.admin_outbox_backlog()
-    oldest = min((b["oldest"] for b in backlog), default=None)
+    backlog = await store.outbox_backlog()
+    unpublished, oldest, _ = backlog_total(backlog)
     now = request.app[CLOCK]()
     return json_response({
         "messages": [_text_out(r, full) for r in rows[:limit]],
         "next_cursor": str(rows[limit - 1]["id"]) if len(rows) > limit else None,
-        "outbox": {"unpublished": sum(b["unpublished"] for b in backlog), "oldest_unpublished_at": oldest,
+        "outbox": {"unpublished": unpublished, "oldest_unpublished_at": oldest,
                    "oldest_age_seconds": round((now - oldest).total_seconds(), 3) if oldest else None,
-                   "queues": [{"queue": b["queue"], "unpublished": b["unpublished"],
-                               "oldest_unpublished_at": b["oldest"]} for b in backlog]}})
+                   "queues": [{"queue": b.queue, "unpublished": b.unpublished,
+                               "oldest_unpublished_at": b.oldest} for b in backlog]}})
 
 
 def outcome_of(result: str) -> str:

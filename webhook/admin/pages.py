@@ -20,7 +20,7 @@ from aiohttp_session import get_session
 from adapters.dead_letters import DeadLetters
 from domain.jobs import JOBS, QUEUES
 from domain.model import mask_phone
-from store import texts_log
+from store.outbox import backlog_total
 
 from ..keys import CLOCK, SETTINGS, STORE
 from . import auth
@@ -149,7 +149,7 @@ async def jobs(request: web.Request) -> web.Response:
                                    "tenant": filters["tenant_id"] or "", "actor": filters["actor"] or ""}.items()
                  if v}
         context.update(
-            counts=await queues.counts(), page=page, tenants=await texts_log.tenant_slugs(request.app[STORE].engine),
+            counts=await queues.counts(), page=page, tenants={t["id"]: t["slug"] for t in await request.app[STORE].admin_tenants()},
             prev_url=f"/admin/jobs?{urlencode({**query, 'page': page_no - 1})}" if page_no > 1 else None,
             next_url=(f"/admin/jobs?{urlencode({**query, 'page': page_no + 1})}"
                       if page.offset + len(page.jobs) < page.total else None),
@@ -212,12 +212,13 @@ TEXT_STATUSES = ("pending", "sending", "retrying", "sent", "queued", "delivered"
 async def messages(request: web.Request) -> web.Response:
     status = request.query.get("status") or None
     status = status if status in TEXT_STATUSES else None
-    engine = request.app[STORE].engine
-    backlog = await texts_log.outbox_backlog(engine)
-    now = request.app[CLOCK]()
-    age = (now - backlog.oldest).total_seconds() if backlog.oldest else None
+    store = request.app[STORE]
+    unpublished, oldest, _ = backlog_total(await store.outbox_backlog())
+    age = (request.app[CLOCK]() - oldest).total_seconds() if oldest else None
+    # the body is never shown: a code's is never stored, the rest is private
+    texts = [{**t, "to": mask_phone(t["to_phone"]) or ""} for t in await store.admin_messages(status=status, limit=100)]
     return await _render(request, "messages.html", {
-        "texts": await texts_log.recent_texts(engine, 100, status), "backlog": backlog,
+        "texts": texts, "backlog": {"unpublished": unpublished},
         "backlog_age": None if age is None else max(0, int(age)), "status": status, "statuses": TEXT_STATUSES})
 
 
