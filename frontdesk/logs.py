@@ -5,12 +5,18 @@ from __future__ import annotations
 import logging
 import sys
 
+import orjson
 import structlog
+
+
+def _dumps(event: dict, **_: object) -> str:
+    """orjson instead of json: a third of the cost of the access line written for every request."""
+    return orjson.dumps(event, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def configure(log_format: str = "json", level: int = logging.INFO) -> None:
     renderer = (structlog.dev.ConsoleRenderer() if log_format == "console"
-                else structlog.processors.JSONRenderer())
+                else structlog.processors.JSONRenderer(serializer=_dumps))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     port: int = Field(DEFAULT_PORT, ge=1, le=65535)
     #: web server processes (`frontdesk serve`); one per core is usual
     web_concurrency: Count = 1
+    #: the web process's event loop: uvloop (faster, measured in bench/README.md) or Python's own asyncio
+    web_event_loop: Annotated[Literal["uvloop", "asyncio"], BeforeValidator(_lower)] = "uvloop"
     log_format: Annotated[Literal["json", "console"], BeforeValidator(_lower)] = "json"
     #: key of the HMAC that turns webhook secrets into the hashes stored and looked up
     secret_key: Annotated[str, AfterValidator(lambda key: key or DEV_SECRET_KEY)] = Field(DEV_SECRET_KEY, repr=False)

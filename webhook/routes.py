@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
+import orjson
 import structlog
 from aiohttp import web
 
@@ -33,6 +33,11 @@ _END_OF_CALL = {"end-of-call-report"}
 _TROUBLE = services.ToolAnswer(presenter.answer(Refused("temporarily_unavailable")), "temporarily_unavailable")
 
 
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """A JSON response, serialised by orjson (several times faster than json on every tool call's answer)."""
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
 def _secret(request: web.Request) -> str | None:
     secret = request.headers.get("X-Vapi-Secret")
     if secret:
@@ -47,14 +52,14 @@ def _secret(request: web.Request) -> str | None:
 def _refused(request: web.Request, reason: str) -> web.Response:
     """401, the same body whatever failed; the reason goes to the access log line only."""
     request[LOG_FIELDS].update(outcome="unauthorized", refused=reason)
-    return web.json_response(_UNAUTHORIZED, status=401)
+    return json_response(_UNAUTHORIZED, status=401)
 
 
 def _unavailable(request: web.Request) -> web.Response:
     # the database is unreachable: nobody can be authenticated, and the caller should not wait
     log.exception("authenticate_failed")
     request[LOG_FIELDS]["outcome"] = "database_unavailable"
-    return web.json_response({"error": "temporarily_unavailable"}, status=503)
+    return json_response({"error": "temporarily_unavailable"}, status=503)
 
 
 async def _authenticate(request: web.Request) -> tuple[TenantAuth, dict[str, Any]] | web.Response:
@@ -73,8 +78,8 @@ async def _authenticate(request: web.Request) -> tuple[TenantAuth, dict[str, Any
         request[LOG_FIELDS].update(tenant=tenant.slug, auth="secret")
     raw = await request.read()
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:  # a ValueError, invalid UTF-8 included
         body = None
     msg = body.get("message") if isinstance(body, dict) else None
     if tenant is None:
@@ -87,10 +92,10 @@ async def _authenticate(request: web.Request) -> tuple[TenantAuth, dict[str, Any
         tenant = signed
     elif body is None:
         request[LOG_FIELDS]["outcome"] = "bad_json"
-        return web.json_response({"error": "body is not JSON"}, status=400)
+        return json_response({"error": "body is not JSON"}, status=400)
     if not isinstance(msg, dict):
         request[LOG_FIELDS]["outcome"] = "no_message"
-        return web.json_response({"error": "expected a JSON object with a \"message\" object"}, status=400)
+        return json_response({"error": "expected a JSON object with a \"message\" object"}, status=400)
     assistant = vapi.assistant_id(msg)
     if assistant is not None and assistant not in tenant.assistant_ids:
         return _refused(request, "assistant_not_the_tenants")
@@ -140,23 +145,23 @@ async def vapi_webhook(request: web.Request) -> web.Response:
         results = [await _run(request, tenant, msg, call, hint) for call in calls]
         fields["tools"] = [r[0] for r in results]
         fields["outcomes"] = [r[1] for r in results]
-        return web.json_response({"results": [r[2] for r in results]})
+        return json_response({"results": [r[2] for r in results]})
     if mtype == "function-call":
         call = vapi.legacy_function_call(msg)
         name, outcome, item = await _run(request, tenant, msg, call, request.match_info.get("name"))
         fields.update(tools=[name], outcomes=[outcome])
-        return web.json_response({"result": item["result"]})
+        return json_response({"result": item["result"]})
     if (mtype == "status-update" and msg.get("status") == "ended") or mtype in _END_OF_CALL:
         if call_id:
             released = await services.end_call(EndCall(call_id, vapi.ended_reason(msg)),
                                                request.app[STORE].uow(tenant), request.app[CLOCK]())
             fields["holds_released"] = released
             metrics.holds_released(released)
-        return web.json_response({})
+        return json_response({})
     if mtype == "hang":
         # Vapi's latency alarm: the assistant went quiet waiting on something slow. Not a hang-up.
         log.warning("assistant_waiting", tenant=tenant.slug, call_id=call_id)
-    return web.json_response({})
+    return json_response({})
 
 
 async def _assistant_request(request: web.Request, tenant: TenantAuth, msg: dict[str, Any]) -> web.Response:
@@ -169,17 +174,17 @@ async def _assistant_request(request: web.Request, tenant: TenantAuth, msg: dict
     except Exception:
         log.exception("assistant_request_failed", tenant=tenant.slug)
         request[LOG_FIELDS]["outcome"] = "database_unavailable"
-        return web.json_response({"error": presenter.NUMBER_UNAVAILABLE})
+        return json_response({"error": presenter.NUMBER_UNAVAILABLE})
     if owner is None:
         request[LOG_FIELDS]["outcome"] = "number_unknown"
-        return web.json_response({"error": presenter.NUMBER_NOT_SET_UP})
+        return json_response({"error": presenter.NUMBER_NOT_SET_UP})
     if owner.auth.id != tenant.id:
         return _refused(request, "number_of_another_tenant")
     if not owner.auth.assistant_ids:
         request[LOG_FIELDS]["outcome"] = "no_assistant"
-        return web.json_response({"error": presenter.NUMBER_NOT_SET_UP})
+        return json_response({"error": presenter.NUMBER_NOT_SET_UP})
     request[LOG_FIELDS]["outcome"] = "assistant_named"
-    return web.json_response({"assistantId": owner.auth.assistant_ids[0]})
+    return json_response({"assistantId": owner.auth.assistant_ids[0]})
 
 
 async def _run(request: web.Request, tenant: TenantAuth, msg: dict[str, Any], call: vapi.ToolCall,
@@ -216,15 +221,15 @@ async def _run(request: web.Request, tenant: TenantAuth, msg: dict[str, Any], ca
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
     try:
         await request.app[STORE].ping()
     except Exception as e:  # any failure to reach the database means "not ready"
-        return web.json_response({"status": "unavailable", "database": type(e).__name__}, status=503)
-    return web.json_response({"status": "ready"})
+        return json_response({"status": "unavailable", "database": type(e).__name__}, status=503)
+    return json_response({"status": "ready"})
 
 
 def setup_routes(app: web.Application) -> None:

@@ -7,7 +7,7 @@ messages. Nothing here ever raises on a malformed body part; it reports it.
 
 from __future__ import annotations
 
-import json
+import orjson
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,15 +68,15 @@ def _arguments(raw: Any) -> tuple[dict[str, Any], str | None]:
     if raw is None or raw == "":
         return {}, None
     if isinstance(raw, dict):
-        if len(json.dumps(raw, default=str)) > MAX_ARGUMENTS_BYTES:
+        if len(orjson.dumps(raw, default=str)) > MAX_ARGUMENTS_BYTES:
             return {}, "too_large"
         return raw, None
     if isinstance(raw, str):
         if len(raw) > MAX_ARGUMENTS_BYTES:
             return {}, "too_large"
         try:
-            parsed = json.loads(raw)
-        except ValueError:
+            parsed = orjson.loads(raw)
+        except ValueError:  # orjson.JSONDecodeError
             return {}, "not_json"
         if not isinstance(parsed, dict):
             return {}, "not_object"

@@ -16,11 +16,13 @@ def test_an_empty_environment_gets_the_documented_defaults():
         "", "", "", "", "")
     assert (s.worker_processes, s.worker_threads, s.worker_idle_ms, s.queue_namespace) == (2, 4, 100, "dramatiq")
     assert (s.vapi_base_url, s.vapi_api_key) == ("https://api.vapi.ai", "")
+    assert s.web_event_loop == "uvloop"
     assert s.environ == {}
 
 
 def test_each_variable_sets_its_setting():
     env = {"DATABASE_URL": "postgresql://db/x", "REDIS_URL": "redis://r/1", "PORT": "9000", "WEB_CONCURRENCY": "3",
+           "WEB_EVENT_LOOP": "AsyncIO",
            "LOG_FORMAT": "Console", "SECRET_KEY": "k" * 32, "DB_POOL_SIZE": "20", "DB_MAX_OVERFLOW": "0",
            "SMS_BACKEND": "TWILIO", "SMS_LOG_PATH": "/tmp/sms.jsonl", "TWILIO_ACCOUNT_SID": "AC1",
            "TWILIO_AUTH_TOKEN": "tok", "TWILIO_FROM_NUMBER": "+15557010100", "TWILIO_API_BASE": "http://127.0.0.1:1",
@@ -31,6 +33,7 @@ def test_each_variable_sets_its_setting():
     s = Settings.from_env(env)
     assert s.model_dump() == {
         "database_url": "postgresql://db/x", "redis_url": "redis://r/1", "port": 9000, "web_concurrency": 3,
+        "web_event_loop": "asyncio",
         "log_format": "console", "secret_key": "k" * 32, "db_pool_size": 20, "db_max_overflow": 0,
         "sms_backend": "twilio", "sms_log_path": "/tmp/sms.jsonl", "twilio_account_sid": "AC1",
         "twilio_auth_token": "tok", "twilio_from_number": "+15557010100", "twilio_api_base": "http://127.0.0.1:1",
