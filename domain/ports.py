@@ -32,6 +32,9 @@ class UnitOfWork(Protocol):
         """Reserve the id for this transaction; returns the stored result instead if it already has one."""
     async def save_result(self, tool_call_id: str, call_id: str | None, name: str, result: str,
                           claimed: bool) -> str: ...
+    def record_result(self, tool_call_id: str, call_id: str | None, name: str, result: str) -> None:
+        """Keep a read-only tool's answer for the record, without waiting for it to be written (it changes
+        nothing, so a retry is answered afresh rather than replayed)."""
 
     # schedule and slots
     async def schedule(self) -> Schedule: ...

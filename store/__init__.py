@@ -11,6 +11,7 @@ outside a use case, each on a connection of its own:
                   applying tenant files
     bookings.py   holds and appointments (advisory lock, exclusion constraint), audit, hold expiry
     calls.py      tool-call idempotency, call states, the verified phone
+    results.py    read-only tools' answers, written in batches off the request path
     otp.py        one-time-code challenges
     sms.py        texts: queued in a transaction; claimed, finished and reported on outside one
     outbox.py     jobs written in a transaction; the relay; pruning

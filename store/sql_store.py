@@ -10,6 +10,7 @@ from domain.model import Schedule
 from .admin import AdminStoreMixin
 from .bookings import BookingsStoreMixin
 from .otp import OtpStoreMixin
+from .results import ResultWriter
 from .outbox import OutboxStoreMixin
 from .sms import SmsStoreMixin
 from .tenants import TenantAuth, TenantsStoreMixin, VapiTenant
@@ -27,6 +28,13 @@ class SqlStore(TenantsStoreMixin, BookingsStoreMixin, OtpStoreMixin, SmsStoreMix
         self._auth_cache: dict[str, tuple[TenantAuth, float]] = {}
         self._vapi_cache: dict[tuple[str, ...], tuple[VapiTenant, float]] = {}
         self._schedules: dict[int, Schedule] = {}
+        #: read-only tools' answers, written in batches off the request path
+        self.results = ResultWriter(engine)
+
+    async def close(self) -> None:
+        """Write what is still waiting to be written, then close the engine's connections."""
+        await self.results.flush()
+        await self.engine.dispose()
 
     _SQL_PING = text("SELECT 1")
 

@@ -57,6 +57,9 @@ class SqlUnitOfWork(CallsUowMixin, BookingsUowMixin, OtpUowMixin, SmsUowMixin, O
         assert self._conn is not None
         return self._conn.begin_nested()
 
+    def record_result(self, tool_call_id: str, call_id: str | None, name: str, result: str) -> None:
+        self._store.results.add((self.tenant_id, tool_call_id, call_id, name, result))
+
     async def schedule(self) -> Schedule:
         assert self._conn is not None
         return await self._store.load_schedule(self._conn, self.tenant_id, self._version)

@@ -65,7 +65,7 @@ async def store_context(app: web.Application) -> AsyncIterator[None]:
         app[STORE] = store
         yield
     finally:
-        await store.engine.dispose()
+        await store.close()
 
 
 async def publisher_context(app: web.Application) -> AsyncIterator[None]:

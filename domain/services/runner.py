@@ -30,7 +30,8 @@ async def execute(uow: UnitOfWork, ctx: ToolContext, name: str, handler: Handler
 
     Writing tools claim the id first (a concurrent duplicate waits, then reads the stored answer) and run
     inside a savepoint, so a Refused undoes everything the tool did while its answer is still stored.
-    Read-only tools (`uow.read_only`) compute first and store after, in autocommit.
+    Read-only tools (`uow.read_only`) run in autocommit, and their answer is recorded without delaying it:
+    they change nothing, so a retried one is answered afresh instead of replayed (store/results.py).
 
     The answer is stored in the same transaction as the change it reports, so it must be worded here, before
     commit; `present` is a parameter (not an import) so that the runner stays free of wording and the caller
@@ -43,8 +44,6 @@ async def execute(uow: UnitOfWork, ctx: ToolContext, name: str, handler: Handler
             stored = await uow.claim_tool_call(key, ctx.call_id, name)
             if stored is not None:
                 return ToolAnswer(stored, "replayed")
-        # A read-only tool runs without a claim; if the id turns out to be stored already, save_result
-        # returns the stored answer instead of the fresh one, so a replay is still byte-identical.
         queued = len(uow.outbox)
         outcome: Outcome
         try:
@@ -57,7 +56,9 @@ async def execute(uow: UnitOfWork, ctx: ToolContext, name: str, handler: Handler
             del uow.outbox[queued:]  # the savepoint rolled those outbox rows back
             outcome = e
         text = present(outcome)
-        if key:
-            text = await uow.save_result(key, ctx.call_id, name, text, claimed=writes)
+        if key and writes:
+            text = await uow.save_result(key, ctx.call_id, name, text, claimed=True)
+        elif key:
+            uow.record_result(key, ctx.call_id, name, text)
         await uow.commit()
         return ToolAnswer(text, outcome_code(outcome))

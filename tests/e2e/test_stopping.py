@@ -116,15 +116,20 @@ async def test_serve_on_sigterm_answers_the_tool_call_in_flight_refuses_new_conn
            "SECRET_KEY": TEST_SECRET_KEY, "LOG_FORMAT": "json"}
     server = _start(["serve", "--host", "127.0.0.1", "--port", str(port)], env, log_path)
     tool_call_id = f"tc-stop-{port}"
-    # The request stores its answer under its toolCallId at the end of its transaction; a row with that key,
-    # inserted and not committed by this connection, makes that INSERT wait, as a slow database would.
+    # A writing tool claims its toolCallId first; a row with that key, inserted and not committed by this
+    # connection, makes that INSERT wait, as a slow database would.
     lock = psycopg.connect(database_url)
     try:
         await asyncio.to_thread(wait_for, f"http://127.0.0.1:{port}/readyz", server, 60)
         lock.execute("INSERT INTO tool_results (tenant_id, tool_call_id, call_id, name, result) "
-                     "VALUES (%s, %s, 'call-stop', 'check_availability', '')", (tenant.id, tool_call_id))
-        body = tool_calls_body([("check_availability", {"service": "Cleaning"}, tool_call_id)], "call-stop")
+                     "VALUES (%s, %s, 'call-stop', 'reserve_slot', '')", (tenant.id, tool_call_id))
         async with aiohttp.ClientSession() as http:
+            check = tool_calls_body([("check_availability", {"service": "Cleaning"}, f"{tool_call_id}-c")], "call-stop")
+            async with http.post(f"http://127.0.0.1:{port}/vapi/webhook", json=check,
+                                 headers={"X-Vapi-Secret": tenant.secret}) as resp:
+                opening = json.loads((await resp.json())["results"][0]["result"])["openings"][0]
+            body = tool_calls_body([("reserve_slot", {"service": "Cleaning", "start": opening["start"]},
+                                     tool_call_id)], "call-stop")
             request = asyncio.create_task(http.post(f"http://127.0.0.1:{port}/vapi/webhook", json=body,
                                                     headers={"X-Vapi-Secret": tenant.secret}))
             locker = lock.info.backend_pid
@@ -141,7 +146,7 @@ async def test_serve_on_sigterm_answers_the_tool_call_in_flight_refuses_new_conn
             answer = await resp.json()
         result = json.loads(answer["results"][0]["result"])
         assert answer["results"][0]["toolCallId"] == tool_call_id
-        assert result["ok"] is True and result["openings"], result
+        assert result["ok"] is True and result["hold_id"], result
         took = await _exit_within(server, signalled, log_path, limit=STOP_TIMEOUT_S)
     finally:
         lock.close()

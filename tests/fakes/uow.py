@@ -76,6 +76,9 @@ class FakeUnitOfWork:
                           claimed: bool) -> str:
         return self.state.results.setdefault(tool_call_id, result)
 
+    def record_result(self, tool_call_id: str, call_id: str | None, name: str, result: str) -> None:
+        self.state.results.setdefault(tool_call_id, result)
+
     # ---- schedule and slots ----------------------------------------------------------------------------
 
     async def schedule(self) -> Schedule:
