@@ -7,7 +7,7 @@ toolCallId and store their answer in their own transaction (store/calls.py), so 
 byte-identical and does nothing.
 
 The request hands its row to `ResultWriter.add` and answers at once. One task per process writes whatever has
-piled up in one INSERT, then looks again: idle, a row is written about a millisecond after its answer; under
+piled up in one INSERT, then looks again: idle, a row is written a few milliseconds after its answer; under
 load one statement carries tens of rows. If the database cannot be reached, rows wait (up to `max_pending`,
 then the newest are dropped with a warning: a lost transcript line must not become lost memory) and are
 retried with a back-off. `flush()` on shutdown writes what is left.
@@ -42,6 +42,8 @@ class ResultWriter:
     #: seconds to wait before retrying after a failed write, doubling up to RETRY_MAX_S
     RETRY_FIRST_S = 0.2
     RETRY_MAX_S = 5.0
+    #: seconds the first row waits for others before a write starts
+    LINGER_S = 0.005
 
     def __init__(self, engine: AsyncEngine, max_pending: int = 20_000) -> None:
         self._engine = engine
@@ -78,6 +80,7 @@ class ResultWriter:
             log.warning("tool_results_not_written", rows=len(self._pending))
 
     async def _drain(self) -> None:
+        await asyncio.sleep(self.LINGER_S)  # let the answers being computed right now join this INSERT
         wait = self.RETRY_FIRST_S
         while self._pending:
             batch = self._pending[: self.BATCH]  # add() only appends, so these stay first until written
@@ -95,5 +98,6 @@ class ResultWriter:
 
     async def _insert(self, batch: Sequence[ResultRow]) -> None:
         columns = list(zip(*batch))
-        async with self._engine.begin() as conn:
+        async with self._engine.connect() as conn:  # one statement: autocommit, no BEGIN/COMMIT round trips
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(_SQL_INSERT, dict(zip("tkcnr", (list(c) for c in columns))))
