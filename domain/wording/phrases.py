@@ -62,7 +62,12 @@ def say_clock(hour: int, minute: int) -> str:
 def say_wall(dt: datetime, tz: ZoneInfo) -> str:
     """The wall time of an instant in `tz`, in words. On the night the clocks go back a wall time happens
     twice, so it says which: '1:30 at night, before the clocks go back' / '..., after the clocks go back'."""
-    local = dt.astimezone(tz)
+    return say_local_wall(dt.astimezone(tz))
+
+
+def say_local_wall(local: datetime) -> str:
+    """`say_wall` of an instant already read in the clinic's zone (`dt.astimezone(tz)`): callers that word
+    several things about one instant convert it once."""
     text = say_clock(local.hour, local.minute)
     other = local.replace(fold=1 - local.fold)
     if other.utcoffset() != local.utcoffset():  # repeated wall time
@@ -72,19 +77,33 @@ def say_wall(dt: datetime, tz: ZoneInfo) -> str:
 
 def say_time(dt: datetime, tz: ZoneInfo) -> str:
     """'Thursday March 12th at 2:30 in the afternoon' for an aware datetime, in `tz`."""
-    return f"{say_day(dt.astimezone(tz).date())} at {say_wall(dt, tz)}"
+    return say_local_time(dt.astimezone(tz))
+
+
+def say_local_time(local: datetime) -> str:
+    """`say_time` of an instant already read in the clinic's zone."""
+    return f"{say_day(local.date())} at {say_local_wall(local)}"
 
 
 def say_opening(start: datetime, tz: ZoneInfo, resource: str | None) -> str:
-    text = say_time(start, tz)
+    return say_local_opening(start.astimezone(tz), resource)
+
+
+def say_local_opening(local_start: datetime, resource: str | None) -> str:
+    text = say_local_time(local_start)
     return f"{text} with {resource}" if resource else text
 
 
 def say_openings(starts: list[tuple[datetime, str]], tz: ZoneInfo) -> str:
     """Several openings grouped by day: 'On Thursday March 12th I have 9 in the morning with Dr Lee or
     2:30 in the afternoon with Dr Kim. On Friday March 13th I have noon with Dr Lee.'"""
+    return say_local_openings([(start.astimezone(tz), resource) for start, resource in starts])
+
+
+def say_local_openings(starts: list[tuple[datetime, str]]) -> str:
+    """`say_openings` of starts already read in the clinic's zone."""
     by_day: dict[date, list[str]] = {}
-    for start, resource in starts:
-        by_day.setdefault(start.astimezone(tz).date(), []).append(f"{say_wall(start, tz)} with {resource}")
+    for local, resource in starts:
+        by_day.setdefault(local.date(), []).append(f"{say_local_wall(local)} with {resource}")
     parts = [f"On {say_day(d)} I have {speak_list(times, 'or')}." for d, times in by_day.items()]
     return " ".join(parts)
