@@ -6,11 +6,12 @@ Pure functions over a Schedule and the busy intervals the store returns; no I/O.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from .model import Opening, Resource, Schedule, Service
-from .working_time import first_on_grain, fits, grain_starts, shifts
+from .working_time import first_on_grain, fits, grain_steps, shifts
 
 _DAY = timedelta(days=1)
 
@@ -28,13 +29,6 @@ class Window:
     after: datetime | None = None  # inclusive
     before: datetime | None = None  # an opening must start before this
     part_of_day: str | None = None
-
-
-def _overlaps(busy: list[tuple[datetime, datetime]], start: datetime, end: datetime) -> bool:
-    # Active rows on one resource never overlap each other (the database guarantees it), so sorted by
-    # start they are sorted by end too: only the last one starting before `end` can reach past `start`.
-    i = bisect_left(busy, (end,))
-    return i > 0 and busy[i - 1][1] > start
 
 
 def bookable_reason(schedule: Schedule, resource: Resource, service: Service, start: datetime,
@@ -94,10 +88,17 @@ def openings(
     found: list[Opening] = []
     day = max(window.first_day, schedule.today(now))
     while day <= last_day and len(found) < limit:
+        wanted = limit - len(found)
         per_day: dict[object, tuple[datetime, int, Opening]] = {}
         for position, resource in enumerate(resources):
             taken = busy.get(resource.id, [])
-            for shift in shifts(schedule, resource, day):
+            day_shifts = shifts(schedule, resource, day)
+            # A resource's k-th free start of the day is the latest of its starts that can be among the
+            # day's first k openings (each earlier one is an earlier time), so it stops there; that needs its
+            # starts in time order, which they are unless two of its intervals overlap.
+            enough = wanted if all(a.closes <= b.opens for a, b in zip(day_shifts, day_shifts[1:])) else -1
+            free = 0
+            for shift in day_shifts:
                 starts = shift.starts
                 last = shift.closes - length
                 lo, hi = 0, bisect_right(starts, last)
@@ -107,8 +108,8 @@ def openings(
                     lo = bisect_left(starts, first_start)
                     if first_start <= last and (lo == hi or starts[lo] != first_start):
                         # the interval's starts skip this one (never seen in zone data): step as ever
-                        starts = tuple(grain_starts(earliest, last, tz, schedule.slot_minutes))
-                        hours = tuple(t.astimezone(tz).hour for t in starts)
+                        steps = tuple(grain_steps(earliest, last, tz, schedule.slot_minutes))
+                        starts, hours = tuple(t for t, _ in steps), tuple(local.hour for _, local in steps)
                         lo, hi = 0, len(starts)
                     else:
                         hours = shift.hours
@@ -116,21 +117,47 @@ def openings(
                     hours = shift.hours
                 if before is not None:
                     hi = min(hi, bisect_left(starts, before, lo))
-                for i in range(lo, hi):
-                    if parts is not None and not parts[0] <= hours[i] < parts[1]:
-                        continue
-                    start = starts[i]
-                    key: object = start if one_per_time else (start, resource.id)
-                    if key in per_day:
-                        continue
-                    end = start + length
-                    if _overlaps(taken, start, end):
-                        continue
-                    per_day[key] = (start, position, Opening(start, end, resource, service))
+                for a, b in _clear_of(taken, starts, lo, hi, length):
+                    for i in range(a, b):
+                        if parts is not None and not parts[0] <= hours[i] < parts[1]:
+                            continue
+                        free += 1
+                        start = starts[i]
+                        key: object = start if one_per_time else (start, resource.id)
+                        if key not in per_day:
+                            per_day[key] = (start, position, Opening(start, start + length, resource, service))
+                        if free == enough:
+                            break
+                    if free == enough:
+                        break
+                if free == enough:
+                    break
         ordered = sorted(per_day.values(), key=_time_then_position)
-        found.extend(o for _, _, o in ordered[: limit - len(found)])
+        found.extend(o for _, _, o in ordered[:wanted])
         day += _DAY
     return found
+
+
+def _clear_of(taken: list[tuple[datetime, datetime]], starts: tuple[datetime, ...], lo: int, hi: int,
+              length: timedelta) -> Iterator[tuple[int, int]]:
+    """The runs `[a, b)` of indexes in `starts[lo:hi]` whose `[start, start + length)` overlaps no busy row.
+
+    Active rows on one resource never overlap each other (the database guarantees it), so sorted by start
+    they are sorted by end too: the free starts lie in the gaps between consecutive rows, found by bisection
+    instead of a look-up per start.
+    """
+    if lo >= hi:
+        return
+    first, reach = starts[lo], starts[hi - 1] + length
+    k = max(bisect_left(taken, (first,)) - 1, 0)  # the last row starting before the first start can reach it
+    for row_start, row_end in taken[k:bisect_left(taken, (reach,), k)]:
+        b = bisect_right(starts, row_start - length, lo, hi)  # ends by the time the row starts
+        if b > lo:
+            yield lo, b
+        lo = max(lo, bisect_left(starts, row_end, lo, hi))  # starts once the row has ended
+        if lo >= hi:
+            return
+    yield lo, hi
 
 
 def _time_then_position(entry: tuple[datetime, int, Opening]) -> tuple[datetime, int]:

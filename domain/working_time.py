@@ -94,8 +94,8 @@ def _shifts(schedule: Schedule, resource: Resource, day: date) -> tuple[Shift, .
     for opens, closes in resource.hours.get(day.weekday(), ()):
         start, end = instant(day, opens, tz), instant(day, closes, tz)
         if start < end:  # both inside one skipped gap: no working time left
-            starts = tuple(grain_starts(start, end, tz, schedule.slot_minutes))
-            out.append(Shift(start, end, starts, tuple(t.astimezone(tz).hour for t in starts)))
+            steps = tuple(grain_steps(start, end, tz, schedule.slot_minutes))
+            out.append(Shift(start, end, tuple(t for t, _ in steps), tuple(local.hour for _, local in steps)))
     return tuple(out)
 
 
@@ -133,14 +133,23 @@ def grain_starts(first: datetime, last: datetime, tz: ZoneInfo, grain_minutes: i
     Steps by the grain in UTC; where the zone's offset changes between two steps (by an amount that need not
     be a multiple of the grain: Lord Howe's 30 minutes, Nepal's +5:45), it finds the next start again.
     """
+    return (t for t, _ in grain_steps(first, last, tz, grain_minutes))
+
+
+def grain_steps(first: datetime, last: datetime, tz: ZoneInfo,
+                grain_minutes: int) -> Iterator[tuple[datetime, datetime]]:
+    """`grain_starts`, each with its local reading in `tz` (one zone conversion per start)."""
     grain = timedelta(minutes=grain_minutes)
     t = first_on_grain(first, tz, grain_minutes)
+    local = t.astimezone(tz)
     while t <= last:
-        yield t
+        yield t, local
         step = t + grain
-        if step.astimezone(tz).utcoffset() != t.astimezone(tz).utcoffset():
+        step_local = step.astimezone(tz)
+        if step_local.utcoffset() != local.utcoffset():
             step = _next_on_grain(t + _MINUTE, tz, grain_minutes)
-        t = step
+            step_local = step.astimezone(tz)
+        t, local = step, step_local
 
 
 def fits(schedule: Schedule, resource: Resource, start: datetime, length: timedelta,

@@ -7,6 +7,7 @@ No ISO strings, no "14:30", no "PM".
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
@@ -37,11 +38,13 @@ def ordinal(n: int) -> str:
     return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
 
 
+@lru_cache(maxsize=1024)  # the days of a horizon, said again and again
 def say_day(d: date) -> str:
     """'Thursday March 12th'."""
     return f"{_DAYS[d.weekday()]} {_MONTHS[d.month - 1]} {ordinal(d.day)}"
 
 
+@lru_cache(maxsize=24 * 60)
 def say_clock(hour: int, minute: int) -> str:
     """'9 in the morning', '2:30 in the afternoon', 'noon', '6:15 in the evening', 'midnight'."""
     if hour == 12 and minute == 0:
@@ -102,8 +105,17 @@ def say_openings(starts: list[tuple[datetime, str]], tz: ZoneInfo) -> str:
 
 def say_local_openings(starts: list[tuple[datetime, str]]) -> str:
     """`say_openings` of starts already read in the clinic's zone."""
+    return say_local_openings_each(starts)[0]
+
+
+def say_local_openings_each(starts: list[tuple[datetime, str]]) -> tuple[str, list[str]]:
+    """`say_local_openings`, and each opening as `say_local_opening` says it, from one reading of each wall
+    time (what a list of openings and the sentence offering them both need)."""
     by_day: dict[date, list[str]] = {}
+    each = []
     for local, resource in starts:
-        by_day.setdefault(local.date(), []).append(f"{say_local_wall(local)} with {resource}")
+        day, wall = local.date(), say_local_wall(local)
+        by_day.setdefault(day, []).append(f"{wall} with {resource}")
+        each.append(f"{say_day(day)} at {wall} with {resource}" if resource else f"{say_day(day)} at {wall}")
     parts = [f"On {say_day(d)} I have {speak_list(times, 'or')}." for d, times in by_day.items()]
-    return " ".join(parts)
+    return " ".join(parts), each

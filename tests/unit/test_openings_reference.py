@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from bisect import bisect_left
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,11 +21,42 @@ from hypothesis import strategies as st
 
 from domain.availability import PARTS_OF_DAY, Busy, Window, bookable_reason, openings
 from domain.model import Closure, Opening, Resource, Schedule, Service
-from domain.working_time import grain_starts, instant, on_grain
+from domain.working_time import instant, on_grain
 
 from .test_working_time_properties import PROPERTY_SETTINGS, UTC, clinics
 
 # ---- the oracle: availability as it was before the memo ---------------------------------------------------
+
+_MINUTE = timedelta(minutes=1)
+
+
+def reference_grain_starts(first: datetime, last: datetime, tz: ZoneInfo, grain_minutes: int) -> Iterator[datetime]:
+    grain = timedelta(minutes=grain_minutes)
+    t = _next_on_grain(_ceil_minute(first), tz, grain_minutes)
+    while t <= last:
+        yield t
+        step = t + grain
+        if step.astimezone(tz).utcoffset() != t.astimezone(tz).utcoffset():
+            step = _next_on_grain(t + _MINUTE, tz, grain_minutes)
+        t = step
+
+
+def _ceil_minute(t: datetime) -> datetime:
+    t = t.astimezone(UTC)
+    if t.second or t.microsecond:
+        t = t.replace(second=0, microsecond=0) + _MINUTE
+    return t
+
+
+def _next_on_grain(t: datetime, tz: ZoneInfo, grain_minutes: int) -> datetime:
+    local = t.astimezone(tz)
+    guess = t + timedelta(minutes=(-local.minute) % grain_minutes)
+    if on_grain(guess, tz, grain_minutes):
+        return guess
+    while not on_grain(t, tz, grain_minutes):
+        t += _MINUTE
+    return t
+
 
 
 def reference_working_time(schedule: Schedule, resource: Resource, day: date) -> tuple[tuple[datetime, datetime], ...]:
@@ -88,7 +120,8 @@ def reference_openings(schedule: Schedule, service: Service, resources: tuple[Re
         for resource in resources:
             taken = busy.get(resource.id, [])
             for open_at, close_at in reference_working_time(schedule, resource, day):
-                for start in grain_starts(max(open_at, earliest), close_at - length, tz, schedule.slot_minutes):
+                for start in reference_grain_starts(max(open_at, earliest), close_at - length, tz,
+                                                    schedule.slot_minutes):
                     if window.before is not None and start >= window.before:
                         break
                     if parts is not None and not parts[0] <= start.astimezone(tz).hour < parts[1]:
