@@ -8,12 +8,13 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from .model import Opening, Resource, Schedule, Service
 from .working_time import first_on_grain, fits, grain_steps, shifts
 
 _DAY = timedelta(days=1)
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)
 
 PARTS_OF_DAY = {"morning": (0, 12), "afternoon": (12, 18), "evening": (18, 24)}
 
@@ -92,13 +93,11 @@ def openings(
         per_day: dict[object, tuple[datetime, int, Opening]] = {}
         for position, resource in enumerate(resources):
             taken = busy.get(resource.id, [])
-            day_shifts = shifts(schedule, resource, day)
             # A resource's k-th free start of the day is the latest of its starts that can be among the
-            # day's first k openings (each earlier one is an earlier time), so it stops there; that needs its
-            # starts in time order, which they are unless two of its intervals overlap.
-            enough = wanted if all(a.closes <= b.opens for a, b in zip(day_shifts, day_shifts[1:])) else -1
-            free = 0
-            for shift in day_shifts:
+            # day's first k openings (each earlier one is an earlier time), so it stops there. Its intervals
+            # come in order of opening, so a start is either later than those counted or one of them again.
+            free, counted = 0, _NEVER
+            for shift in shifts(schedule, resource, day):
                 starts = shift.starts
                 last = shift.closes - length
                 lo, hi = 0, bisect_right(starts, last)
@@ -121,16 +120,17 @@ def openings(
                     for i in range(a, b):
                         if parts is not None and not parts[0] <= hours[i] < parts[1]:
                             continue
-                        free += 1
                         start = starts[i]
                         key: object = start if one_per_time else (start, resource.id)
                         if key not in per_day:
                             per_day[key] = (start, position, Opening(start, start + length, resource, service))
-                        if free == enough:
-                            break
-                    if free == enough:
+                        if start > counted:
+                            free, counted = free + 1, start
+                            if free == wanted:
+                                break
+                    if free == wanted:
                         break
-                if free == enough:
+                if free == wanted:
                     break
         ordered = sorted(per_day.values(), key=_time_then_position)
         found.extend(o for _, _, o in ordered[:wanted])

@@ -107,9 +107,16 @@ class Schedule:
     #: the environment variable holding the webhook secret (None: the secret was written in the file)
     secret_env: str | None = None
     vapi: VapiConfig = VapiConfig()
-    #: what domain.working_time works out once per (resource, local day) and keeps with this Schedule, so
-    #: per configuration version (the store caches one Schedule per version; `replace` starts a new memo)
-    memo: Memo = field(default_factory=Memo, init=False, repr=False, compare=False)
+
+    @property
+    def memo(self) -> Memo:
+        """What domain.working_time works out once per (resource, local day), kept with this Schedule, so per
+        configuration version (the store caches one Schedule per version; `replace` makes a new one). Not a
+        field: equality, `asdict` and `replace` never see it."""
+        memo = self.__dict__.get("_memo")
+        if memo is None:  # two threads may both make one; either will do
+            memo = self.__dict__["_memo"] = Memo()
+        return memo
 
     def service_named(self, name: str | None) -> Service:
         if name is None:

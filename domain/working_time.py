@@ -75,7 +75,8 @@ class Shift:
 
 
 def shifts(schedule: Schedule, resource: Resource, day: date) -> tuple[Shift, ...]:
-    """The working intervals of `resource` on local `day` (none if closed), from the schedule's memo."""
+    """The working intervals of `resource` on local `day` (none if closed), in order of opening, from the
+    schedule's memo."""
     key = (resource.id, day)
     memo = schedule.memo.shifts
     found = memo.get(key)
@@ -91,7 +92,7 @@ def _shifts(schedule: Schedule, resource: Resource, day: date) -> tuple[Shift, .
         return ()
     tz = schedule.tz
     out = []
-    for opens, closes in resource.hours.get(day.weekday(), ()):
+    for opens, closes in sorted(resource.hours.get(day.weekday(), ())):  # in order of opening
         start, end = instant(day, opens, tz), instant(day, closes, tz)
         if start < end:  # both inside one skipped gap: no working time left
             steps = tuple(grain_steps(start, end, tz, schedule.slot_minutes))

@@ -150,12 +150,16 @@ def _wall(minute: int) -> time:
 def searches(draw):
     schedule, service, day, _ = draw(clinics())
     first = schedule.resources[0]
-    # a second resource, working on the day before, the day and the day after, sometimes overnight-ish
+    # a second resource, working on the day before, the day and the day after; some days in two ranges,
+    # in either order and possibly overlapping (a tenant file cannot say that, a Schedule can)
     hours: dict[int, tuple[tuple[time, time], ...]] = {}
     for d in (day - timedelta(days=1), day, day + timedelta(days=1)):
-        opens = draw(st.integers(0, 23 * 60))
-        closes = draw(st.integers(opens + 1, 23 * 60 + 59))
-        hours[d.weekday()] = ((_wall(opens), _wall(closes)),)
+        ranges = []
+        for _ in range(draw(st.integers(1, 2))):
+            opens = draw(st.integers(0, 23 * 60))
+            closes = draw(st.integers(opens + 1, 23 * 60 + 59))
+            ranges.append((_wall(opens), _wall(closes)))
+        hours[d.weekday()] = tuple(ranges)
     second = Resource(11, "Dr Kim", frozenset({1}), hours)
     resources = draw(st.sampled_from([(first,), (first, second), (second, first)]))
     closures = draw(st.lists(st.builds(
