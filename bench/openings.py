@@ -1,6 +1,6 @@
 """The pure Python of a check_availability answer, without the web server or the database.
 
-    .venv/bin/python bench/openings.py [--calls 2000] [--repeat 7]
+    .venv/bin/python bench/openings.py [--calls 2000] [--repeat 7] [--code DIR]
 
 Loads the demo clinic (examples/demo-clinic.toml, through domain.tenant_config) as the Schedule the store
 would cache, fills its 60-day horizon with a realistic busy list (about half of each working day booked, in
@@ -31,7 +31,9 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parents[1]
+#: --code DIR times another checkout's code with this script (e.g. `git archive main | tar -x -C DIR`)
+ROOT = Path(sys.argv[sys.argv.index("--code") + 1]).resolve() if "--code" in sys.argv else HERE
 sys.path.insert(0, str(ROOT))
 
 from assistant.schedule import EnvironForShowing, schedule_from_spec  # noqa: E402
@@ -151,13 +153,15 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--show", action="store_true", help="print each shape's answer once")
+    parser.add_argument("--code", metavar="DIR", help="time the code of this checkout instead (read before "
+                        "anything is imported)")
     args = parser.parse_args()
-    spec = load_tenant_file(ROOT / "examples" / "demo-clinic.toml", EnvironForShowing(os.environ))
+    spec = load_tenant_file(HERE / "examples" / "demo-clinic.toml", EnvironForShowing(os.environ))
     schedule = schedule_from_spec(spec, tenant_id=1)
     busy = busy_rows(schedule)
     lo, hi = day_bounds(schedule.today(NOW), schedule.tz)[0], NOW + timedelta(days=61)
     rows = sum(1 for r in busy.values() for s, _ in r if lo <= s < hi)
-    print(f"code: {ROOT} ({os.path.relpath(sys.modules['domain'].__file__ or '', ROOT)}); "
+    print(f"code: {Path(sys.modules['domain'].__file__ or '').parents[1]}; "
           f"{rows} busy rows; Python {sys.version.split()[0]}")
     for name, call in shapes(schedule, busy).items():
         if args.show:
