@@ -84,10 +84,13 @@ def busy_rows(schedule: Schedule, seed: int = 7) -> Busy:
 class MemoryUnitOfWork:
     """The two reads a check_availability makes, from memory (what the store would return)."""
 
-    def __init__(self, schedule: Schedule, busy: Busy) -> None:
+    def __init__(self, schedule: Schedule, busy: Busy, ends: dict[int, list[datetime]] | None = None) -> None:
         self._schedule, self._busy = schedule, busy
         # a resource's rows never overlap, so sorted by start they are sorted by end too
-        self._ends = {i: [e for _, e in rows] for i, rows in busy.items()}
+        self._ends = ends if ends is not None else {i: [e for _, e in rows] for i, rows in busy.items()}
+
+    def with_schedule(self, schedule: Schedule) -> MemoryUnitOfWork:
+        return MemoryUnitOfWork(schedule, self._busy, self._ends)
 
     async def schedule(self) -> Schedule:
         return self._schedule
@@ -144,7 +147,7 @@ def shapes(schedule: Schedule, busy: Busy) -> dict[str, Callable[[], str]]:
             uow, {"after": f"{full}T00:00", "before": f"{full_end}T00:00", "service": "Checkup"}),
         "reserve_slot taken: alternatives": lambda: taken(uow, schedule, {"start": "2027-03-03T10:00"}),
         "a date, fresh Schedule each call": lambda: check(
-            MemoryUnitOfWork(dataclasses.replace(schedule), busy), {"date": "tomorrow"}),
+            uow.with_schedule(dataclasses.replace(schedule)), {"date": "tomorrow"}),
     }
 
 
