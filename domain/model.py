@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from .otp import OtpPolicy
+
+if TYPE_CHECKING:
+    from .working_time import Shift
 
 UTC = timezone.utc
 
@@ -64,6 +67,20 @@ class VapiConfig:
     hmac_signature_prefix: str = ""
 
 
+class Memo:
+    """Facts derived from one Schedule and kept with it: each resource's working time per local day
+    (`working_time.Shift`s, keyed by (resource id, day)) and each local day's bounds. At most `LIMIT`
+    entries each: the days searched move forward with time, so a full memo is emptied and filled again."""
+
+    LIMIT = 2048
+
+    __slots__ = ("shifts", "bounds")
+
+    def __init__(self) -> None:
+        self.shifts: dict[tuple[int, date], tuple[Shift, ...]] = {}
+        self.bounds: dict[date, tuple[datetime, datetime]] = {}
+
+
 @dataclass(frozen=True)
 class Schedule:
     """Everything about a tenant that availability needs, loaded once per configuration version."""
@@ -90,6 +107,16 @@ class Schedule:
     #: the environment variable holding the webhook secret (None: the secret was written in the file)
     secret_env: str | None = None
     vapi: VapiConfig = VapiConfig()
+
+    @property
+    def memo(self) -> Memo:
+        """What domain.working_time works out once per (resource, local day), kept with this Schedule, so per
+        configuration version (the store caches one Schedule per version; `replace` makes a new one). Not a
+        field: equality, `asdict` and `replace` never see it."""
+        memo = self.__dict__.get("_memo")
+        if memo is None:  # two threads may both make one; either will do
+            memo = self.__dict__["_memo"] = Memo()
+        return memo
 
     def service_named(self, name: str | None) -> Service:
         if name is None:

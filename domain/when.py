@@ -14,7 +14,6 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from .model import UTC, Refused, Unreadable
-from .working_time import instant, wall_exists
 
 _WEEKDAY_NAMES = {
     "monday": 0, "mon": 0, "tuesday": 1, "tue": 1, "tues": 1, "wednesday": 2, "wed": 2,
@@ -61,7 +60,9 @@ def parse_moment(value: object, tz: ZoneInfo, field: str) -> datetime:
         return parsed.astimezone(UTC)
     if not _LOCAL_RE.match(text):
         raise Unreadable("date_time", "needs_time", field=field, value=value)
-    if not wall_exists(parsed.date(), parsed.time(), tz):
+    # working_time.wall_exists and .instant in one conversion: an existing wall time is its first occurrence
+    first = parsed.replace(tzinfo=tz).astimezone(UTC)
+    if first.astimezone(tz).replace(tzinfo=None) != parsed:
         raise Refused("nonexistent_time", day=parsed.date(), wall=parsed.time())
-    return instant(parsed.date(), parsed.time(), tz)
+    return first
 

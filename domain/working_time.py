@@ -20,6 +20,7 @@ Clock changes:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -60,22 +61,65 @@ def instant(day: date, wall: time, tz: ZoneInfo) -> datetime:
     return hi
 
 
-def working_time(schedule: Schedule, resource: Resource, day: date) -> tuple[tuple[datetime, datetime], ...]:
-    """The absolute intervals `[open, close)` in which `resource` works on local `day` (none if closed)."""
+@dataclass(frozen=True, slots=True)
+class Shift:
+    """One working interval `[opens, closes)` of a resource's local day, with its grain starts worked out
+    once: `starts` is `grain_starts(opens, closes)` and `hours` the local hour of each (for part_of_day).
+    The starts of a service of length L are the prefix up to `closes - L`, so searches step through these
+    UTC instants and never convert a zone per candidate."""
+
+    opens: datetime
+    closes: datetime
+    starts: tuple[datetime, ...]
+    hours: tuple[int, ...]
+
+
+def shifts(schedule: Schedule, resource: Resource, day: date) -> tuple[Shift, ...]:
+    """The working intervals of `resource` on local `day` (none if closed), in order of opening, from the
+    schedule's memo."""
+    key = (resource.id, day)
+    memo = schedule.memo.shifts
+    found = memo.get(key)
+    if found is None:
+        if len(memo) >= schedule.memo.LIMIT:
+            memo.clear()
+        found = memo[key] = _shifts(schedule, resource, day)
+    return found
+
+
+def _shifts(schedule: Schedule, resource: Resource, day: date) -> tuple[Shift, ...]:
     if schedule.is_closed(day, resource.id):
         return ()
+    tz = schedule.tz
     out = []
-    for opens, closes in resource.hours.get(day.weekday(), ()):
-        start, end = instant(day, opens, schedule.tz), instant(day, closes, schedule.tz)
+    for opens, closes in sorted(resource.hours.get(day.weekday(), ())):  # in order of opening
+        start, end = instant(day, opens, tz), instant(day, closes, tz)
         if start < end:  # both inside one skipped gap: no working time left
-            out.append((start, end))
+            steps = tuple(grain_steps(start, end, tz, schedule.slot_minutes))
+            out.append(Shift(start, end, tuple(t for t, _ in steps), tuple(local.hour for _, local in steps)))
     return tuple(out)
+
+
+def working_time(schedule: Schedule, resource: Resource, day: date) -> tuple[tuple[datetime, datetime], ...]:
+    """The absolute intervals `[open, close)` in which `resource` works on local `day` (none if closed)."""
+    return tuple((s.opens, s.closes) for s in shifts(schedule, resource, day))
 
 
 def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """The absolute span of a local day, `[00:00, next day's 00:00)`; every working interval of `day` lies
     inside it."""
     return instant(day, time(0), tz), instant(day + _DAY, time(0), tz)
+
+
+def schedule_day_bounds(schedule: Schedule, day: date) -> tuple[datetime, datetime]:
+    """`day_bounds` in the schedule's zone, from its memo."""
+    memo = schedule.memo.bounds
+    found = memo.get(day)
+    if found is None:
+        if len(memo) >= schedule.memo.LIMIT:
+            memo.clear()
+        found = memo[day] = day_bounds(day, schedule.tz)
+    return found
 
 
 def on_grain(start: datetime, tz: ZoneInfo, grain_minutes: int) -> bool:
@@ -90,25 +134,42 @@ def grain_starts(first: datetime, last: datetime, tz: ZoneInfo, grain_minutes: i
     Steps by the grain in UTC; where the zone's offset changes between two steps (by an amount that need not
     be a multiple of the grain: Lord Howe's 30 minutes, Nepal's +5:45), it finds the next start again.
     """
+    return (t for t, _ in grain_steps(first, last, tz, grain_minutes))
+
+
+def grain_steps(first: datetime, last: datetime, tz: ZoneInfo,
+                grain_minutes: int) -> Iterator[tuple[datetime, datetime]]:
+    """`grain_starts`, each with its local reading in `tz` (one zone conversion per start)."""
     grain = timedelta(minutes=grain_minutes)
-    t = _next_on_grain(_ceil_minute(first), tz, grain_minutes)
+    t = first_on_grain(first, tz, grain_minutes)
+    local = t.astimezone(tz)
     while t <= last:
-        yield t
+        yield t, local
         step = t + grain
-        if step.astimezone(tz).utcoffset() != t.astimezone(tz).utcoffset():
+        step_local = step.astimezone(tz)
+        if step_local.utcoffset() != local.utcoffset():
             step = _next_on_grain(t + _MINUTE, tz, grain_minutes)
-        t = step
+            step_local = step.astimezone(tz)
+        t, local = step, step_local
 
 
-def fits(schedule: Schedule, resource: Resource, start: datetime, length: timedelta) -> bool:
-    """`[start, start + length)` lies inside one working interval of the resource."""
+def fits(schedule: Schedule, resource: Resource, start: datetime, length: timedelta,
+         local_day: date | None = None) -> bool:
+    """`[start, start + length)` lies inside one working interval of the resource. `local_day`, the local
+    date of `start`, if the caller has it already."""
     end = start + length
-    local_day = start.astimezone(schedule.tz).date()
+    if local_day is None:
+        local_day = start.astimezone(schedule.tz).date()
     # the day before too: an open that falls in a gap spanning midnight moves onto the next local date
     for day in (local_day, local_day - _DAY):
-        if any(o <= start and end <= c for o, c in working_time(schedule, resource, day)):
+        if any(s.opens <= start and end <= s.closes for s in shifts(schedule, resource, day)):
             return True
     return False
+
+
+def first_on_grain(t: datetime, tz: ZoneInfo, grain_minutes: int) -> datetime:
+    """The first start on the local grain at or after `t` (where `grain_starts(t, ...)` begins)."""
+    return _next_on_grain(_ceil_minute(t), tz, grain_minutes)
 
 
 def _ceil_minute(t: datetime) -> datetime:

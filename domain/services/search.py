@@ -11,7 +11,7 @@ from ..model import Opening, Refused, Resource, Schedule, Service, ToolContext, 
 from ..ports import UnitOfWork
 from ..results import OpeningsFound
 from ..when import parse_day, parse_moment
-from ..working_time import day_bounds
+from ..working_time import schedule_day_bounds
 
 
 #: how many days of busy rows one availability query reads while widening towards the horizon
@@ -59,7 +59,7 @@ async def search(uow: UnitOfWork, schedule: Schedule, service: Service, resource
     ids = [r.id for r in resources]
     while day <= window.last_day and len(found) < limit:
         chunk_end = min(day + timedelta(days=SEARCH_CHUNK_DAYS - 1), window.last_day)
-        lo, hi = day_bounds(day, schedule.tz)[0], day_bounds(chunk_end, schedule.tz)[1]
+        lo, hi = schedule_day_bounds(schedule, day)[0], schedule_day_bounds(schedule, chunk_end)[1]
         busy = await uow.busy(ids, lo, hi, now)
         sub = Window(day, chunk_end, window.after, window.before, window.part_of_day)
         found += openings(schedule, service, resources, busy, now, sub, limit - len(found))

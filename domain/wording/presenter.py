@@ -20,7 +20,7 @@ from ..results import (
     Appointment, AppointmentsFound, Booked, Cancelled, CodeSent, ConfirmationQueued, OpeningsFound, OtpRejected,
     Outcome, Rescheduled, SlotHeld, SlotHeldCodeSent, SlotReleased, Verified,
 )
-from .phrases import say_day, say_ending, say_opening, say_openings, say_time, speak_list
+from .phrases import say_day, say_ending, say_local_opening, say_local_openings_each, say_opening, say_time, speak_list
 
 Payload = dict[str, Any]
 
@@ -59,10 +59,13 @@ def _iso(dt: datetime, tz: ZoneInfo) -> str:
     return dt.astimezone(tz).isoformat()
 
 
-def _opening(o: Opening, tz: ZoneInfo) -> Payload:
+def _opening(o: Opening, tz: ZoneInfo, local_start: datetime | None = None, said: str | None = None) -> Payload:
+    """An opening's fields; `local_start` is its start already read in `tz` and `said` its words, if the
+    caller has them."""
+    start = o.start.astimezone(tz) if local_start is None else local_start
     return {
-        "start": _iso(o.start, tz), "end": _iso(o.end, tz), "resource": o.resource.name,
-        "service": o.service.name, "say": say_opening(o.start, tz, o.resource.name),
+        "start": start.isoformat(), "end": _iso(o.end, tz), "resource": o.resource.name,
+        "service": o.service.name, "say": say_local_opening(start, o.resource.name) if said is None else said,
     }
 
 
@@ -88,11 +91,13 @@ def _article(word: str) -> str:
 
 
 def _openings_found(r: OpeningsFound) -> Payload:
+    starts = [o.start.astimezone(r.tz) for o in r.openings]  # each start read in the zone once
+    said, each = say_local_openings_each([(start, o.resource.name) for o, start in zip(r.openings, starts)])
     return {
         "ok": True,
         "timezone": str(r.tz),
-        "openings": [_opening(o, r.tz) for o in r.openings],
-        "say": say_openings([(o.start, o.resource.name) for o in r.openings], r.tz),
+        "openings": [_opening(o, r.tz, start, words) for o, start, words in zip(r.openings, starts, each)],
+        "say": said,
     }
 
 
