@@ -77,7 +77,7 @@ async def store(database_url: str):
     engine = make_engine(sqlalchemy_url(database_url), pool_size=60, max_overflow=10)
     s = SqlStore(engine, TEST_SECRET_KEY)
     yield s
-    await engine.dispose()
+    await s.close()
 
 
 @pytest.fixture
