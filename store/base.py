@@ -14,12 +14,12 @@ SELECT list cannot silently swap two fields; a unit of work's rows (`Row` below)
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 from psycopg import AsyncConnection, AsyncCursor
-from psycopg.rows import RowMaker
+from psycopg.rows import RowMaker, no_result
 from sqlalchemy import TextClause
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -65,12 +65,8 @@ def row_factory(cursor: AsyncCursor[Any]) -> RowMaker[Any]:
     """psycopg's row factory for the unit of work's connections: rows as `Row`s, by column name."""
     description = cursor.description
     if description is None:
-        return _no_result
+        return no_result
     return _row_class(tuple(column.name for column in description))._make
-
-
-def _no_result(values: Sequence[Any]) -> Any:
-    raise TypeError("the statement returned no rows")
 
 
 class UowBase:

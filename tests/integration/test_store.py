@@ -78,6 +78,10 @@ async def test_times_come_back_in_utc_even_where_sessions_default_to_another_zon
         async with ny_default.engine.connect() as conn:
             assert (await conn.execute(text("SHOW TimeZone"))).scalar_one() == "UTC"
             assert (await conn.execute(text("SHOW application_name"))).scalar_one() == "fd-utc-test"
+        await ny_default.open()
+        async with ny_default.pool.connection() as pooled:  # the units of work's sessions too
+            assert (await (await pooled.execute("SHOW TimeZone")).fetchone()).TimeZone == "UTC"
+            assert (await (await pooled.execute("SHOW application_name")).fetchone()).application_name == "fd-utc-test"
         tenant = await make_tenant()
         rid, sid = db.execute("SELECT r.id, s.id FROM resources r JOIN services s USING (tenant_id) "
                               "WHERE r.tenant_id = %s LIMIT 1", (tenant.id,)).fetchone()
