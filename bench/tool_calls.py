@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import admin_url, free_port  # noqa: E402
 from domain.tenant_config import load_tenant_file  # noqa: E402
 from frontdesk import bootstrap  # noqa: E402
+from frontdesk.cli import DEMO_ENVIRONMENT  # noqa: E402
 from frontdesk.settings import Settings  # noqa: E402
 
 DEMO = ROOT / "examples" / "demo-clinic.toml"
@@ -180,7 +181,7 @@ def main() -> int:
     try:
         print(f"database {name}: migrating and applying the demo clinic ...", flush=True)
         bootstrap.migrate(url)
-        spec = load_tenant_file(DEMO, {})
+        spec = load_tenant_file(DEMO, DEMO_ENVIRONMENT)  # the demo's secret, as `frontdesk dev` sets it
         SECRET = spec.secret
 
         async def apply() -> None:

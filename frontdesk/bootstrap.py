@@ -14,7 +14,7 @@ from alembic.config import Config
 
 import migrations
 from frontdesk.settings import Settings, sqlalchemy_url
-from store import SqlStore, make_engine
+from store import SqlStore, make_engine, make_pool
 
 if TYPE_CHECKING:
     from dramatiq.brokers.redis import RedisBroker
@@ -38,8 +38,11 @@ def migrate(database_url: str) -> None:
 
 
 def build_store(settings: Settings) -> SqlStore:
+    """The store: its engine and its units of work's pool are both sized by DB_POOL_SIZE and DB_MAX_OVERFLOW,
+    and connect only when used (the pool: once opened, which only the web process does)."""
     engine = make_engine(sqlalchemy_url(settings.database_url), settings.db_pool_size, settings.db_max_overflow)
-    return SqlStore(engine, settings.secret_key)
+    pool = make_pool(settings.database_url, settings.db_pool_size, settings.db_pool_size + settings.db_max_overflow)
+    return SqlStore(engine, settings.secret_key, pool)
 
 
 def build_broker(settings: Settings, *, publisher: bool = False) -> RedisBroker:

@@ -180,7 +180,7 @@ def _tenant_apply(settings: Settings, path: Path) -> int:
         try:
             return await store.apply_tenant(spec)
         finally:
-            await store.engine.dispose()
+            await store.close()
 
     try:
         tenant_id, action = asyncio.run(apply())
@@ -537,7 +537,7 @@ async def _schedule_from_database(settings: Settings, wanted: str | None):
             raise ValueError(f"there is no tenant {slug!r} any more")
         return schedule
     finally:
-        await store.engine.dispose()
+        await store.close()
 
 
 def _this_command() -> str:

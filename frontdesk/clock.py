@@ -88,7 +88,7 @@ async def run_clock(settings: Settings, relay_every: float, sweep_every: float,
                 loop.remove_signal_handler(sig)
             except (RuntimeError, NotImplementedError, ValueError):
                 pass
-        await store.engine.dispose()
+        await store.close()
         log.info("clock_stopped")
 
 

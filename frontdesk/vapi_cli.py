@@ -80,7 +80,7 @@ async def _sync(settings: Settings, slug: str | None, dry_run: bool, now: bool) 
             await vapi.close()
         return 1 if failed else 0
     finally:
-        await store.engine.dispose()
+        await store.close()
 
 
 def _render_tools():  # the assistant package is imported only when a sync runs
@@ -123,7 +123,7 @@ def sync_after_apply(settings: Settings, tenant_id: int, slug: str, vapi: VapiCo
         try:
             return await _enqueue(settings, store, tenant_id)
         finally:
-            await store.engine.dispose()
+            await store.close()
 
     try:
         print(f"tenant {slug}: Vapi {asyncio.run(enqueue())}")

@@ -15,9 +15,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, text
+import psycopg
+from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, JSONB
-from sqlalchemy.exc import DBAPIError
 
 from domain.availability import Busy
 from domain.model import Booking, mask_phone
@@ -54,7 +54,7 @@ def _day_key(day: date) -> int:
     return day.year * 10000 + day.month * 100 + day.day
 
 
-def _booking(row: Row) -> Booking:
+def _booking(row: Any) -> Booking:
     return Booking(**row._mapping)
 
 
@@ -101,14 +101,14 @@ class BookingsUowMixin(UowBase):
         after retiring expired holds in the way. None when the time is taken (23P01 or 40P01)."""
         assert self._conn is not None
         try:
-            async with self._conn.begin_nested():
-                await self._conn.execute(self._SQL_LOCK, {"r": resource_id, "d": _day_key(day)})
+            async with self._conn.transaction():  # a savepoint
+                await self._execute(self._SQL_LOCK, r=resource_id, d=_day_key(day))
                 for row in await self._all(self._SQL_RETIRE, r=resource_id, a=start, b=end, now=now):
                     old = _booking(row)
-                    await self._conn.execute(_SQL_AUDIT, _hold_ended(self.tenant_id, old, "expired", old.call_id, None))
+                    await self._execute(_SQL_AUDIT, **_hold_ended(self.tenant_id, old, "expired", old.call_id, None))
                 return _booking(await self._first(stmt, r=resource_id, a=start, b=end, now=now, **params))
-        except DBAPIError as e:
-            if getattr(e.orig, "sqlstate", None) in _TAKEN_SQLSTATES:
+        except psycopg.Error as e:
+            if e.sqlstate in _TAKEN_SQLSTATES:
                 return None
             raise
 
@@ -182,8 +182,7 @@ class BookingsUowMixin(UowBase):
     async def audit_hold_ended(self, hold: Booking, action: str, call_id: str | None,
                                tool_call_id: str | None) -> None:
         """Audit a hold that stopped being held (`hold` as it is now: expired, released or replaced)."""
-        assert self._conn is not None
-        await self._conn.execute(_SQL_AUDIT, _hold_ended(self.tenant_id, hold, action, call_id, tool_call_id))
+        await self._execute(_SQL_AUDIT, **_hold_ended(self.tenant_id, hold, action, call_id, tool_call_id))
 
     async def audit(self, booking_id: int, action: str, call_id: str | None, tool_call_id: str | None,
                     phone: str | None, before: dict | None, after: dict | None) -> int:

@@ -1,10 +1,16 @@
-"""SqlUnitOfWork: one tenant's transaction, composed of the per-concern mixins. See domain.ports.UnitOfWork."""
+"""SqlUnitOfWork: one tenant's transaction, composed of the per-concern mixins. See domain.ports.UnitOfWork.
+
+It runs on a connection of SqlStore's psycopg pool (see store/__init__.py for why not on the engine). The
+pool's connections are in autocommit: a read-only unit runs each statement on its own (no BEGIN/COMMIT round
+trips), a writing one sends BEGIN when it opens, so that its first savepoint is a savepoint, and COMMIT or
+ROLLBACK when it ends. A connection always goes back to the pool outside a transaction."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from psycopg import AsyncConnection
+from psycopg.pq import TransactionStatus
 
 from domain.model import OutboxEntry, Schedule
 
@@ -26,16 +32,19 @@ class SqlUnitOfWork(CallsUowMixin, BookingsUowMixin, OtpUowMixin, SmsUowMixin, O
         self.tenant_id = tenant_id
         self._version = version
         self.read_only = read_only
-        self._conn: AsyncConnection | None = None
+        self._conn: AsyncConnection[Any] | None = None
         #: jobs written in this transaction; published after it commits
         self.outbox: list[OutboxEntry] = []
 
     async def __aenter__(self) -> SqlUnitOfWork:
-        self._conn = await self._store.engine.connect()
-        if self.read_only:
-            await self._conn.execution_options(isolation_level="AUTOCOMMIT")
-        else:
-            await self._conn.begin()
+        conn = await self._store.checkout()
+        if not self.read_only:
+            try:
+                await conn.execute("BEGIN", prepare=False)
+            except BaseException:
+                await self._store.checkin(conn)
+                raise
+        self._conn = conn
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -43,10 +52,10 @@ class SqlUnitOfWork(CallsUowMixin, BookingsUowMixin, OtpUowMixin, SmsUowMixin, O
         if conn is None:
             return
         try:
-            if conn.in_transaction():
+            if conn.info.transaction_status != TransactionStatus.IDLE:
                 await conn.rollback()
         finally:
-            await conn.close()
+            await self._store.checkin(conn)
 
     async def commit(self) -> None:
         assert self._conn is not None
@@ -54,12 +63,12 @@ class SqlUnitOfWork(CallsUowMixin, BookingsUowMixin, OtpUowMixin, SmsUowMixin, O
             await self._conn.commit()
 
     def savepoint(self):
+        """SAVEPOINT now; RELEASE at the end of the block, or ROLLBACK TO it when the block raises."""
         assert self._conn is not None
-        return self._conn.begin_nested()
+        return self._conn.transaction()
 
     def record_result(self, tool_call_id: str, call_id: str | None, name: str, result: str) -> None:
         self._store.results.add((self.tenant_id, tool_call_id, call_id, name, result))
 
     async def schedule(self) -> Schedule:
-        assert self._conn is not None
-        return await self._store.load_schedule(self._conn, self.tenant_id, self._version)
+        return await self._store.schedule_of(self.tenant_id, self._version)

@@ -2,7 +2,7 @@
 
 Each resource is built by frontdesk.bootstrap (the one composition root) in its own cleanup context,
 stored under its typed key (keys.py), and closed in reverse order on clean-up: the publisher drains
-before the database engine it marks rows through is disposed of.
+before the store (the database engine it marks rows through, and the tools' pool) is closed.
 """
 
 from __future__ import annotations
@@ -55,13 +55,15 @@ def create_app(settings: Settings, *, store: SqlStore | None = None, publisher: 
 
 
 async def store_context(app: web.Application) -> AsyncIterator[None]:
-    """The database engine and store; tenants' webhook secrets kept in the environment are re-read first."""
+    """The store, its engine and its pool, opened in the server's event loop; tenants' webhook secrets kept in
+    the environment are re-read first. On clean-up both are closed."""
     settings = app[SETTINGS]
     store = bootstrap.build_store(settings)
     try:
         changed = await store.refresh_env_secrets(settings.environ)
         if changed:
             log.info("tenant_secrets_refreshed_from_env", tenants=changed)
+        await store.open()
         app[STORE] = store
         yield
     finally:

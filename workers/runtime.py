@@ -69,7 +69,7 @@ class WorkerResources(dramatiq.Middleware):
         resources = _current
         loop_thread = get_event_loop_thread()
         if resources is not None and loop_thread is not None:
-            loop_thread.run_coroutine(resources.store.engine.dispose())
+            loop_thread.run_coroutine(resources.store.close())
             close = getattr(resources.vapi, "close", None)
             if close is not None:
                 loop_thread.run_coroutine(close())

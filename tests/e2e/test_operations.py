@@ -32,7 +32,7 @@ async def test_readyz_is_503_when_the_database_is_unreachable(aiohttp_client, cl
                                  headers={"X-Vapi-Secret": "whatever-secret-value"})
         assert resp.status == 503 and await resp.json() == {"error": "temporarily_unavailable"}
     finally:
-        await engine.dispose()
+        await store.close()
 
 
 async def test_each_request_logs_one_json_line_without_secrets_raw_bodies_or_phone_numbers(

@@ -36,9 +36,9 @@ async def test_racing_eighty_transactions_for_one_slot_leaves_exactly_one_hold(m
     rid, sid = db.execute("SELECT r.id, s.id FROM resources r JOIN services s USING (tenant_id) "
                           "WHERE r.tenant_id = %s LIMIT 1", (tenant.id,)).fetchone()
     start = datetime(2026, 3, 4, 15, 0, tzinfo=timezone.utc)
-    # a pool of its own, as large as the race: the shared store fixture's pool (60 + 10) would queue some
+    # a pool of its own, as large as the race: the shared store fixture's pool (60) would queue some
     engine = make_engine(sqlalchemy_url(database_url), pool_size=RACERS, max_overflow=0)
-    racing = SqlStore(engine, TEST_SECRET_KEY)
+    racing = SqlStore(engine, TEST_SECRET_KEY)  # units of work get up to RACERS connections, like the engine
     all_in = asyncio.Barrier(RACERS)
     checked_out: list[int] = []
 
@@ -47,7 +47,8 @@ async def test_racing_eighty_transactions_for_one_slot_leaves_exactly_one_hold(m
         async with uow:  # a connection of its own, transaction begun
             await uow.stored_result(f"warm-up-{i}")  # the transaction really started on the server
             await asyncio.wait_for(all_in.wait(), timeout=60)  # nobody tries before all of them are open
-            checked_out.append(engine.pool.checkedout())
+            stats = racing.pool.get_stats()
+            checked_out.append(stats["pool_size"] - stats["pool_available"])
             hold = await uow.try_hold(rid, sid, date(2026, 3, 4), start, start + timedelta(minutes=30), f"c{i}",
                                       DEFAULT_NOW + timedelta(minutes=10), DEFAULT_NOW)
             await uow.commit()
@@ -56,7 +57,7 @@ async def test_racing_eighty_transactions_for_one_slot_leaves_exactly_one_hold(m
     try:
         results = await asyncio.gather(*[contender(i) for i in range(RACERS)])
     finally:
-        await engine.dispose()
+        await racing.close()
     assert max(checked_out) == RACERS  # all the transactions were open at the same moment
     winners = [r for r in results if r is not None]
     assert len(winners) == 1 and len(results) == RACERS
@@ -77,6 +78,10 @@ async def test_times_come_back_in_utc_even_where_sessions_default_to_another_zon
         async with ny_default.engine.connect() as conn:
             assert (await conn.execute(text("SHOW TimeZone"))).scalar_one() == "UTC"
             assert (await conn.execute(text("SHOW application_name"))).scalar_one() == "fd-utc-test"
+        await ny_default.open()
+        async with ny_default.pool.connection() as pooled:  # the units of work's sessions too
+            assert (await (await pooled.execute("SHOW TimeZone")).fetchone()).TimeZone == "UTC"
+            assert (await (await pooled.execute("SHOW application_name")).fetchone()).application_name == "fd-utc-test"
         tenant = await make_tenant()
         rid, sid = db.execute("SELECT r.id, s.id FROM resources r JOIN services s USING (tenant_id) "
                               "WHERE r.tenant_id = %s LIMIT 1", (tenant.id,)).fetchone()
@@ -88,7 +93,7 @@ async def test_times_come_back_in_utc_even_where_sessions_default_to_another_zon
         async with ny_default.uow(tenant.auth, read_only=True) as uow:
             hold = await uow.hold_of_call("call-utc")
     finally:
-        await ny_default.engine.dispose()
+        await ny_default.close()
     assert hold is not None and hold.starts_at == start
     assert hold.starts_at.utcoffset() == hold.ends_at.utcoffset() == hold.hold_expires_at.utcoffset() == timedelta(0)
     assert hold.starts_at + timedelta(days=1) == datetime(2026, 3, 8, 15, 0, tzinfo=timezone.utc)
