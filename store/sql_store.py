@@ -17,8 +17,8 @@ from .admin import AdminStoreMixin
 from .bookings import BookingsStoreMixin
 from .engine import make_pool
 from .otp import OtpStoreMixin
-from .results import ResultWriter
 from .outbox import OutboxStoreMixin
+from .results import ResultWriter
 from .sms import SmsStoreMixin
 from .tenants import TenantAuth, TenantsStoreMixin, VapiTenant
 from .uow import SqlUnitOfWork
@@ -50,18 +50,15 @@ class SqlStore(TenantsStoreMixin, BookingsStoreMixin, OtpStoreMixin, SmsStoreMix
         #: read-only tools' answers, written in batches off the request path
         self.results = ResultWriter(engine)
 
-    async def close(self) -> None:
-        """Write what is still waiting to be written, then close the engine's connections."""
-        await self.results.flush()
-        await self.engine.dispose()
-
     async def open(self) -> None:
         """Open the units of work's pool now, in the running event loop, and start filling it."""
         if self.pool.closed:
             await self.pool.open()
 
     async def close(self) -> None:
-        """Close the pool (connections still checked out close when they come back) and the engine."""
+        """Write the read-only answers still waiting, then close the pool (connections still checked out close
+        when they come back) and the engine."""
+        await self.results.flush()
         await self.pool.close()
         await self.engine.dispose()
 
