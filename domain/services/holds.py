@@ -26,13 +26,12 @@ async def reserve(cmd: c.ReserveSlot, uow: UnitOfWork, ctx: ToolContext) -> Slot
     await release_holds(uow, ctx, call_id, "replaced")  # a call holds one slot: the new one replaces it
     end = start + timedelta(minutes=service.minutes)
     expires = now + timedelta(minutes=schedule.hold_minutes)
-    for resource in candidates:
-        hold = await uow.try_hold(resource.id, service.id, start.astimezone(schedule.tz).date(), start, end,
-                                  call_id, expires, now)
-        if hold is not None:
-            await uow.audit(hold.id, "held", call_id, ctx.tool_call_id, None, None, hold.snapshot())
-            await uow.enqueue(EXPIRE_HOLD.queue, EXPIRE_HOLD.actor, [uow.tenant_id, hold.id], eta=expires)
-            return SlotHeld(hold, Opening(start, end, resource, service), expires, schedule.hold_minutes, schedule.tz)
+    # one round trip for every candidate: the first where the time is free gets the hold, audited, its expiry queued
+    hold = await uow.try_hold([r.id for r in candidates], service.id, start.astimezone(schedule.tz).date(), start,
+                              end, call_id, expires, now, ctx.tool_call_id, EXPIRE_HOLD)
+    if hold is not None:
+        resource = next(r for r in candidates if r.id == hold.resource_id)
+        return SlotHeld(hold, Opening(start, end, resource, service), expires, schedule.hold_minutes, schedule.tz)
     alts = await alternatives(uow, schedule, service, resources, now, start)
     raise Refused("slot_taken", start=start, tz=schedule.tz, alternatives=alts)
 

@@ -40,6 +40,24 @@ async def test_fifty_concurrent_reserves_of_one_time_have_exactly_one_winner(mak
     assert _count(db, "SELECT count(*) FROM bookings WHERE tenant_id = %s", tenant.id) == 1
 
 
+async def test_two_hundred_concurrent_reserves_of_one_time_have_one_winner_and_every_loser_hears_slot_taken(
+        make_tenant, caller_for, db):
+    """The issue-10 race, over HTTP: 200 calls at once for one time, more than the store's pool has connections,
+    on one provider (so no second provider takes the overflow). Contenders wait on the winner's transaction,
+    not on each other: no deadlock surfaces as an error, nobody is left without an answer."""
+    tenant = await make_tenant()
+    vapi = caller_for(tenant)
+    start = "2026-03-04T10:00"
+    results = await asyncio.gather(*[
+        vapi.tool("reserve_slot", {"start": start, "resource": "Dr Lee"}, call_id=f"race200-{i}") for i in range(200)])
+    assert len(results) == 200
+    assert sum(1 for r in results if r["ok"]) == 1
+    assert [r["code"] for r in results if not r["ok"]] == ["slot_taken"] * 199
+    assert _count(db, "SELECT count(*) FROM bookings WHERE tenant_id = %s", tenant.id) == 1
+    assert _count(db, "SELECT count(*) FROM booking_audit WHERE tenant_id = %s AND action = 'held'", tenant.id) == 1
+    assert _count(db, "SELECT count(*) FROM outbox WHERE tenant_id = %s AND actor = 'expire_hold'", tenant.id) == 1
+
+
 async def test_the_database_refuses_overlapping_active_rows_even_without_the_application(make_tenant, db):
     import psycopg
 

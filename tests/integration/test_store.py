@@ -7,6 +7,7 @@ import os
 import secrets
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from domain.jobs import EXPIRE_HOLD
 from domain.tenant_config import TenantConfigError, parse_tenant
 from frontdesk.cli import DEMO_ENVIRONMENT
 from frontdesk.settings import Settings, sqlalchemy_url
@@ -48,8 +50,8 @@ async def test_racing_eighty_transactions_for_one_slot_leaves_exactly_one_hold(m
             await uow.stored_result(f"warm-up-{i}")  # the transaction really started on the server
             await asyncio.wait_for(all_in.wait(), timeout=60)  # nobody tries before all of them are open
             checked_out.append(engine.pool.checkedout())
-            hold = await uow.try_hold(rid, sid, date(2026, 3, 4), start, start + timedelta(minutes=30), f"c{i}",
-                                      DEFAULT_NOW + timedelta(minutes=10), DEFAULT_NOW)
+            hold = await uow.try_hold([rid], sid, date(2026, 3, 4), start, start + timedelta(minutes=30), f"c{i}",
+                                      DEFAULT_NOW + timedelta(minutes=10), DEFAULT_NOW, f"tc{i}", EXPIRE_HOLD)
             await uow.commit()
             return hold
 
@@ -64,6 +66,79 @@ async def test_racing_eighty_transactions_for_one_slot_leaves_exactly_one_hold(m
     assert db.execute("SELECT count(*) FROM bookings WHERE tenant_id = %s", (tenant.id,)).fetchone()[0] == 1
     assert db.execute("SELECT id, status, starts_at FROM bookings WHERE tenant_id = %s",
                       (tenant.id,)).fetchone() == (winners[0].id, "held", start)
+
+
+async def _until_a_transaction_waits_for_another(db, timeout: float = 30) -> None:
+    """Until a backend of this test's database waits for another's transaction to end (a lock wait)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not db.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                         "AND wait_event_type = 'Lock' AND wait_event = 'transactionid'").fetchone()[0]:
+        assert asyncio.get_running_loop().time() < deadline, "no transaction ever waited"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_contender_that_rolls_back_leaves_the_time_to_the_next_not_taken(make_tenant, store, db):
+    """A hold waits for an in-progress transaction holding overlapping time and is told "taken" only if that
+    one commits: when it rolls back, the waiting hold gets the time."""
+    tenant = await make_tenant()
+    rid, sid = db.execute("SELECT r.id, s.id FROM resources r JOIN services s USING (tenant_id) "
+                          "WHERE r.tenant_id = %s LIMIT 1", (tenant.id,)).fetchone()
+    start = datetime(2026, 3, 4, 15, 0, tzinfo=timezone.utc)
+    expires = DEFAULT_NOW + timedelta(minutes=10)
+
+    async def hold(uow, call_id: str, minutes_later: int = 0):
+        at = start + timedelta(minutes=minutes_later)
+        return await uow.try_hold([rid], sid, date(2026, 3, 4), at, at + timedelta(minutes=30), call_id, expires,
+                                  DEFAULT_NOW, f"tc-{call_id}", EXPIRE_HOLD)
+
+    async with store.uow(tenant.auth) as second:
+        async with store.uow(tenant.auth) as first:
+            assert await hold(first, "first") is not None
+            waiting = asyncio.create_task(hold(second, "second", minutes_later=15))  # overlaps 15:15-15:45
+            await _until_a_transaction_waits_for_another(db)
+            assert not waiting.done()
+        # `first` ended without commit: rolled back
+        won = await asyncio.wait_for(waiting, timeout=30)
+        await second.commit()
+    assert won is not None and (won.call_id, won.starts_at) == ("second", start + timedelta(minutes=15))
+    assert db.execute("SELECT call_id FROM bookings WHERE tenant_id = %s", (tenant.id,)).fetchall() == [("second",)]
+
+
+async def test_a_hold_audits_itself_and_the_expired_holds_it_retires_as_the_domain_words_them(make_tenant, store, db):
+    """hold_time() writes the audit rows in SQL; they must read exactly like Booking.snapshot() in Python."""
+    tenant = await make_tenant()
+    rid, sid = db.execute("SELECT r.id, s.id FROM resources r JOIN services s USING (tenant_id) "
+                          "WHERE r.tenant_id = %s LIMIT 1", (tenant.id,)).fetchone()
+    start = datetime(2026, 3, 4, 15, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 3, 2, 12, 0, 0, 120000, tzinfo=timezone.utc)  # microseconds with a trailing zero
+    async with store.uow(tenant.auth) as uow:
+        old = await uow.try_hold([rid], sid, date(2026, 3, 4), start, start + timedelta(minutes=30), "call-old",
+                                 now + timedelta(minutes=10), now, "tc-old", EXPIRE_HOLD)
+        assert old is not None
+        await uow.set_hold_customer(old.id, "Ana", "+15555550123")
+        await uow.commit()
+    later = now + timedelta(minutes=20)  # the old hold has expired but is still marked held
+    async with store.uow(tenant.auth) as uow:
+        new = await uow.try_hold([rid], sid, date(2026, 3, 4), start + timedelta(minutes=15),
+                                 start + timedelta(minutes=45), "call-new", later + timedelta(minutes=10), later,
+                                 "tc-new", EXPIRE_HOLD)
+        assert new is not None
+        assert [(e.queue, e.actor, e.args, e.eta) for e in uow.outbox] == [
+            ("holds", "expire_hold", [tenant.id, new.id], later + timedelta(minutes=10))]
+        await uow.commit()
+    rows = db.execute("SELECT booking_id, action, call_id, tool_call_id, phone_masked, before, after "
+                      "FROM booking_audit WHERE tenant_id = %s ORDER BY id", (tenant.id,)).fetchall()
+    old_with_phone = replace(old, phone="+15555550123")
+    assert rows == [
+        (old.id, "held", "call-old", "tc-old", None, None, old.snapshot()),
+        (old.id, "expired", "call-old", None, "***0123", old_with_phone.snapshot(),
+         replace(old_with_phone, status="expired").snapshot()),
+        (new.id, "held", "call-new", "tc-new", None, None, new.snapshot()),
+    ]
+    assert old.snapshot()["hold_expires_at"] == "2026-03-02T12:10:00.120000+00:00"
+    assert db.execute("SELECT status FROM bookings WHERE id = %s", (old.id,)).fetchone() == ("expired",)
+    assert db.execute("SELECT args FROM outbox WHERE tenant_id = %s", (tenant.id,)).fetchall() == [
+        ([tenant.id, old.id],), ([tenant.id, new.id],)]
 
 
 async def test_times_come_back_in_utc_even_where_sessions_default_to_another_zone(make_tenant, database_url, db):
@@ -82,8 +157,8 @@ async def test_times_come_back_in_utc_even_where_sessions_default_to_another_zon
                               "WHERE r.tenant_id = %s LIMIT 1", (tenant.id,)).fetchone()
         start = datetime(2026, 3, 7, 15, 0, tzinfo=timezone.utc)  # 10:00 EST, the day before the change
         async with ny_default.uow(tenant.auth) as uow:
-            await uow.try_hold(rid, sid, date(2026, 3, 7), start, start + timedelta(minutes=30), "call-utc",
-                               DEFAULT_NOW + timedelta(minutes=10), DEFAULT_NOW)
+            await uow.try_hold([rid], sid, date(2026, 3, 7), start, start + timedelta(minutes=30), "call-utc",
+                               DEFAULT_NOW + timedelta(minutes=10), DEFAULT_NOW, None, EXPIRE_HOLD)
             await uow.commit()
         async with ny_default.uow(tenant.auth, read_only=True) as uow:
             hold = await uow.hold_of_call("call-utc")
