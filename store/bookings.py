@@ -1,12 +1,13 @@
 """Holds and appointments: rows of the `bookings` table, and their audit trail.
 
-Double booking is made impossible by the `bookings_no_overlap` exclusion constraint. A hold is one call of
-`hold_time()` (migration 0008): retire the expired holds in the way, insert the hold with `ON CONFLICT ON
-CONSTRAINT bookings_no_overlap DO NOTHING`, audit it, write its expiry job to the outbox. That speculative
-insertion is what lets hundreds of contenders for one time go without a lock: each waits only until the
-transaction holding an overlapping row ends, none waits for another's wait (so no deadlock, no
-`deadlock_timeout` second), and "taken" comes back only for a row that committed; the migration's docstring
-cites what PostgreSQL does. Callers holding other times of the same provider's day no longer wait at all.
+Double booking is made impossible by the `bookings_no_overlap` exclusion constraint. A reserve is one call
+of `hold_for_call()` (migration 0008): open the call and release its previous hold, then (`hold_time()`)
+retire the expired holds in the way, insert the hold with `ON CONFLICT ON CONSTRAINT bookings_no_overlap DO
+NOTHING`, audit it, write its expiry job to the outbox. That speculative insertion is what lets hundreds of
+contenders for one time go without a lock: each waits only until the transaction holding an overlapping row
+ends, none waits for another's wait (so no deadlock, no `deadlock_timeout` second), and "taken" comes back
+only for a row that committed; the migration's docstring cites what PostgreSQL does. Callers holding other
+times of the same provider's day no longer wait at all.
 
 A reschedule's UPDATE cannot be speculative (a plain insertion into the index, checked after), so moves
 still serialise on a transaction-level advisory lock keyed (resource id, local day as yyyymmdd), in
@@ -28,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 
 from domain.availability import Busy
 from domain.jobs import Job
-from domain.model import Booking, OutboxEntry, mask_phone
+from domain.model import Booking, HoldAttempt, OutboxEntry, mask_phone
 
 from .base import StoreBase, UowBase
 
@@ -87,26 +88,28 @@ class BookingsUowMixin(UowBase):
             out.setdefault(r.resource_id, []).append((r.starts_at, r.ends_at))
         return out
 
-    _SQL_HOLD = text(
-        "SELECT " + ", ".join(f"(h.hold).{col}" for col in _BOOKING_COLS.split(", ")) + ", h.outbox_id "
-        "FROM hold_time(:t, :rids, :s, CAST(:d AS integer), :a, :b, CAST(:c AS text), :x, :now, CAST(:k AS text), "
+    _SQL_HOLD_FOR_CALL = text(
+        "SELECT h.call_status, " + ", ".join(f"(h.hold).{col}" for col in _BOOKING_COLS.split(", ")) + ", h.outbox_id "
+        "FROM hold_for_call(:t, CAST(:c AS text), CAST(:k AS text), :rids, :s, CAST(:d AS integer), :a, :b, :x, :now, "
         "CAST(:q AS text), CAST(:actor AS text)) h"
     ).bindparams(bindparam("rids", type_=ARRAY(BIGINT)))
 
-    async def try_hold(self, resource_ids: Sequence[int], service_id: int, day: date, start: datetime, end: datetime,
-                       call_id: str, expires_at: datetime, now: datetime, tool_call_id: str | None,
-                       expiry: Job) -> Booking | None:
-        row = await self._first(self._SQL_HOLD, rids=list(resource_ids), s=service_id, d=_day_key(day), a=start,
-                                b=end, c=call_id, x=expires_at, now=now, k=tool_call_id, q=expiry.queue,
-                                actor=expiry.actor)
-        if row is None or row.id is None:
-            return None
+    async def hold_for_call(self, call_id: str, tool_call_id: str | None, resource_ids: Sequence[int],
+                            service_id: int, day: date, start: datetime, end: datetime, expires_at: datetime,
+                            now: datetime, expiry: Job) -> HoldAttempt:
+        row = await self._first(self._SQL_HOLD_FOR_CALL, c=call_id, k=tool_call_id, rids=list(resource_ids),
+                                s=service_id, d=_day_key(day), a=start, b=end, x=expires_at, now=now,
+                                q=expiry.queue, actor=expiry.actor)
         columns = dict(row._mapping)
+        if columns.pop("call_status") == "ended":
+            return HoldAttempt(call_ended=True)
         outbox_id = columns.pop("outbox_id")
+        if columns["id"] is None:
+            return HoldAttempt(call_ended=False)
         hold = Booking(**columns)
         self.outbox.append(OutboxEntry(id=outbox_id, queue=expiry.queue, actor=expiry.actor,
                                        args=[self.tenant_id, hold.id], eta=expires_at))
-        return hold
+        return HoldAttempt(call_ended=False, hold=hold)
 
     _SQL_LOCK = text("SELECT pg_advisory_xact_lock(CAST(:r AS integer), CAST(:d AS integer))")
     _SQL_RETIRE = text(

@@ -1,10 +1,12 @@
-"""hold_time(): reserve_slot's database work in one round trip, contenders failing on the constraint, not a lock.
+"""hold_for_call(): reserve_slot's database work in one round trip, contenders failing on the constraint.
 
-One call retires the expired holds in the way (with their audit rows), inserts the hold on the first of the
-given resources where the time is free, audits it and writes its expiry job to the outbox. Before, that was
-a savepoint, an advisory lock per (resource, local day), an UPDATE, an INSERT per retired hold, the INSERT,
-a release, the audit INSERT and the outbox INSERT: nine round trips, with every caller booking any time of
-that provider's day queued behind the lock.
+One call opens (and locks) the call's row, releases the call's previous hold, retires the expired holds in
+the way, inserts the hold on the first of the given resources where the time is free, audits each of these
+and writes the hold's expiry job to the outbox (hold_time() is the part from retiring on). Before, that was
+the call upsert, the release and its audit rows, a savepoint, an advisory lock per (resource, local day),
+an UPDATE, an INSERT per retired hold, the INSERT, a release of the savepoint, the audit INSERT and the
+outbox INSERT: eleven round trips and more, with every caller booking any time of that provider's day
+queued behind the lock.
 
 Why contenders no longer need that lock (PostgreSQL's src/backend/executor/execIndexing.c, header comment,
 "Exclusion Constraints" and "Speculative insertion"): a plain INSERT into an exclusion-constrained table
@@ -111,6 +113,40 @@ def upgrade() -> None:
             END LOOP;
         END
         $$;
+
+        -- reserve_slot's whole database side but the idempotency claim and the stored answer: record the call
+        -- (if new) and lock its row; if it has ended, only say so; else release its hold (a call holds one
+        -- slot: audited 'replaced') and hold_time(). A refusal after this rolls it all back (the savepoint of
+        -- domain.services.runner.execute), the released hold included.
+        CREATE FUNCTION hold_for_call(p_tenant bigint, p_call text, p_tool_call text, p_resources bigint[],
+                                      p_service bigint, p_day integer, p_start timestamptz, p_end timestamptz,
+                                      p_expires timestamptz, p_now timestamptz, p_queue text, p_actor text,
+                                      OUT call_status text, OUT hold bookings, OUT outbox_id bigint)
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            got record;
+        BEGIN
+            INSERT INTO call_states (tenant_id, call_id) VALUES (p_tenant, p_call)
+            ON CONFLICT (tenant_id, call_id) DO UPDATE SET status = call_states.status
+            RETURNING status INTO call_status;
+            IF call_status = 'ended' THEN
+                RETURN;
+            END IF;
+            WITH released AS (
+                UPDATE bookings b SET status = 'released', updated_at = p_now
+                WHERE b.tenant_id = p_tenant AND b.call_id = p_call AND b.status = 'held'
+                RETURNING b AS row)
+            INSERT INTO booking_audit (tenant_id, booking_id, action, call_id, tool_call_id, phone_masked, before, after)
+            SELECT p_tenant, (row).id, 'replaced', p_call, p_tool_call, mask_phone((row).phone),
+                   booking_snapshot(row) || '{"status": "held"}', booking_snapshot(row)
+            FROM released;
+            SELECT * INTO got   -- one record: PL/pgSQL takes no composite in a list of INTO targets
+            FROM hold_time(p_tenant, p_resources, p_service, p_day, p_start, p_end, p_call, p_expires, p_now,
+                           p_tool_call, p_queue, p_actor);
+            hold := got.hold;
+            outbox_id := got.outbox_id;
+        END
+        $$;
         """
     )
 
@@ -118,6 +154,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute(
         """
+        DROP FUNCTION hold_for_call(bigint, text, text, bigint[], bigint, integer, timestamptz, timestamptz,
+                                    timestamptz, timestamptz, text, text);
         DROP FUNCTION hold_time(bigint, bigint[], bigint, integer, timestamptz, timestamptz, text, timestamptz,
                                 timestamptz, text, text, text);
         DROP FUNCTION booking_snapshot(bookings);

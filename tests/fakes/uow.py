@@ -17,7 +17,7 @@ from typing import Any
 
 from domain.availability import Busy
 from domain.jobs import Job
-from domain.model import Booking, OtpChallenge, OutboxEntry, Schedule
+from domain.model import Booking, HoldAttempt, OtpChallenge, OutboxEntry, Schedule
 
 
 @dataclass
@@ -109,9 +109,13 @@ class FakeUnitOfWork:
         return any(b.resource_id == resource_id and b.starts_at < end and b.ends_at > start and b.id != but
                    for b in self._active(now))
 
-    async def try_hold(self, resource_ids: Sequence[int], service_id: int, day: date, start: datetime,
-                       end: datetime, call_id: str, expires_at: datetime, now: datetime, tool_call_id: str | None,
-                       expiry: Job) -> Booking | None:
+    async def hold_for_call(self, call_id: str, tool_call_id: str | None, resource_ids: Sequence[int],
+                            service_id: int, day: date, start: datetime, end: datetime, expires_at: datetime,
+                            now: datetime, expiry: Job) -> HoldAttempt:
+        if await self.open_call(call_id) == "ended":
+            return HoldAttempt(call_ended=True)
+        for old in await self.release_holds_of_call(call_id, now):
+            await self.audit_hold_ended(old, "replaced", call_id, tool_call_id)
         for resource_id in resource_ids:
             if self._taken(resource_id, start, end, now):
                 continue
@@ -119,8 +123,8 @@ class FakeUnitOfWork:
                                      hold_expires_at=expires_at))
             await self.audit(hold.id, "held", call_id, tool_call_id, None, None, hold.snapshot())
             await self.enqueue(expiry.queue, expiry.actor, [self.tenant_id, hold.id], eta=expires_at)
-            return hold
-        return None
+            return HoldAttempt(call_ended=False, hold=hold)
+        return HoldAttempt(call_ended=False)
 
     async def release_holds_of_call(self, call_id: str, now: datetime, status: str = "released") -> list[Booking]:
         return [self._put(replace(b, status=status)) for b in list(self.state.bookings.values())

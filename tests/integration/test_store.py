@@ -8,7 +8,7 @@ import secrets
 import subprocess
 import sys
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from domain.jobs import EXPIRE_HOLD
+from domain.model import Booking
 from domain.tenant_config import TenantConfigError, parse_tenant
 from frontdesk.cli import DEMO_ENVIRONMENT
 from frontdesk.settings import Settings, sqlalchemy_url
@@ -28,6 +29,16 @@ ROOT = Path(__file__).resolve().parents[2]
 #: contenders in the race below, each on its own PostgreSQL connection and transaction; PostgreSQL's default
 #: max_connections is 100 (the embedded server of a bare machine keeps it), and the other fixtures need a few
 RACERS = 80
+
+
+async def _hold(uow, rid: int, sid: int, start: datetime, call_id: str, now: datetime = DEFAULT_NOW,
+                tool_call_id: str | None = None) -> Booking | None:
+    """Reserve's store side: 30 minutes from `start` (UTC, on the clinic's local day of the same date) for
+    the call, its hold expiring 10 minutes after `now`."""
+    attempt = await uow.hold_for_call(call_id, tool_call_id, [rid], sid, start.date(), start,
+                                      start + timedelta(minutes=30), now + timedelta(minutes=10), now, EXPIRE_HOLD)
+    assert not attempt.call_ended
+    return attempt.hold
 
 
 async def test_racing_eighty_transactions_for_one_slot_leaves_exactly_one_hold(make_tenant, db, database_url):
@@ -50,8 +61,7 @@ async def test_racing_eighty_transactions_for_one_slot_leaves_exactly_one_hold(m
             await uow.stored_result(f"warm-up-{i}")  # the transaction really started on the server
             await asyncio.wait_for(all_in.wait(), timeout=60)  # nobody tries before all of them are open
             checked_out.append(engine.pool.checkedout())
-            hold = await uow.try_hold([rid], sid, date(2026, 3, 4), start, start + timedelta(minutes=30), f"c{i}",
-                                      DEFAULT_NOW + timedelta(minutes=10), DEFAULT_NOW, f"tc{i}", EXPIRE_HOLD)
+            hold = await _hold(uow, rid, sid, start, f"c{i}")
             await uow.commit()
             return hold
 
@@ -84,17 +94,10 @@ async def test_a_contender_that_rolls_back_leaves_the_time_to_the_next_not_taken
     rid, sid = db.execute("SELECT r.id, s.id FROM resources r JOIN services s USING (tenant_id) "
                           "WHERE r.tenant_id = %s LIMIT 1", (tenant.id,)).fetchone()
     start = datetime(2026, 3, 4, 15, 0, tzinfo=timezone.utc)
-    expires = DEFAULT_NOW + timedelta(minutes=10)
-
-    async def hold(uow, call_id: str, minutes_later: int = 0):
-        at = start + timedelta(minutes=minutes_later)
-        return await uow.try_hold([rid], sid, date(2026, 3, 4), at, at + timedelta(minutes=30), call_id, expires,
-                                  DEFAULT_NOW, f"tc-{call_id}", EXPIRE_HOLD)
-
     async with store.uow(tenant.auth) as second:
         async with store.uow(tenant.auth) as first:
-            assert await hold(first, "first") is not None
-            waiting = asyncio.create_task(hold(second, "second", minutes_later=15))  # overlaps 15:15-15:45
+            assert await _hold(first, rid, sid, start, "first") is not None
+            waiting = asyncio.create_task(_hold(second, rid, sid, start + timedelta(minutes=15), "second"))
             await _until_a_transaction_waits_for_another(db)
             assert not waiting.done()
         # `first` ended without commit: rolled back
@@ -112,19 +115,20 @@ async def test_a_hold_audits_itself_and_the_expired_holds_it_retires_as_the_doma
     start = datetime(2026, 3, 4, 15, 0, tzinfo=timezone.utc)
     now = datetime(2026, 3, 2, 12, 0, 0, 120000, tzinfo=timezone.utc)  # microseconds with a trailing zero
     async with store.uow(tenant.auth) as uow:
-        old = await uow.try_hold([rid], sid, date(2026, 3, 4), start, start + timedelta(minutes=30), "call-old",
-                                 now + timedelta(minutes=10), now, "tc-old", EXPIRE_HOLD)
+        old = await _hold(uow, rid, sid, start, "call-old", now, "tc-old")
         assert old is not None
         await uow.set_hold_customer(old.id, "Ana", "+15555550123")
         await uow.commit()
     later = now + timedelta(minutes=20)  # the old hold has expired but is still marked held
     async with store.uow(tenant.auth) as uow:
-        new = await uow.try_hold([rid], sid, date(2026, 3, 4), start + timedelta(minutes=15),
-                                 start + timedelta(minutes=45), "call-new", later + timedelta(minutes=10), later,
-                                 "tc-new", EXPIRE_HOLD)
+        new = await _hold(uow, rid, sid, start + timedelta(minutes=15), "call-new", later, "tc-new")
         assert new is not None
         assert [(e.queue, e.actor, e.args, e.eta) for e in uow.outbox] == [
             ("holds", "expire_hold", [tenant.id, new.id], later + timedelta(minutes=10))]
+        await uow.commit()
+    async with store.uow(tenant.auth) as uow:  # the same call holds another time: it replaces its hold
+        newer = await _hold(uow, rid, sid, start + timedelta(hours=2), "call-new", later, "tc-newer")
+        assert newer is not None
         await uow.commit()
     rows = db.execute("SELECT booking_id, action, call_id, tool_call_id, phone_masked, before, after "
                       "FROM booking_audit WHERE tenant_id = %s ORDER BY id", (tenant.id,)).fetchall()
@@ -134,11 +138,13 @@ async def test_a_hold_audits_itself_and_the_expired_holds_it_retires_as_the_doma
         (old.id, "expired", "call-old", None, "***0123", old_with_phone.snapshot(),
          replace(old_with_phone, status="expired").snapshot()),
         (new.id, "held", "call-new", "tc-new", None, None, new.snapshot()),
+        (new.id, "replaced", "call-new", "tc-newer", None, new.snapshot(), replace(new, status="released").snapshot()),
+        (newer.id, "held", "call-new", "tc-newer", None, None, newer.snapshot()),
     ]
     assert old.snapshot()["hold_expires_at"] == "2026-03-02T12:10:00.120000+00:00"
     assert db.execute("SELECT status FROM bookings WHERE id = %s", (old.id,)).fetchone() == ("expired",)
     assert db.execute("SELECT args FROM outbox WHERE tenant_id = %s", (tenant.id,)).fetchall() == [
-        ([tenant.id, old.id],), ([tenant.id, new.id],)]
+        ([tenant.id, old.id],), ([tenant.id, new.id],), ([tenant.id, newer.id],)]
 
 
 async def test_times_come_back_in_utc_even_where_sessions_default_to_another_zone(make_tenant, database_url, db):
@@ -157,8 +163,7 @@ async def test_times_come_back_in_utc_even_where_sessions_default_to_another_zon
                               "WHERE r.tenant_id = %s LIMIT 1", (tenant.id,)).fetchone()
         start = datetime(2026, 3, 7, 15, 0, tzinfo=timezone.utc)  # 10:00 EST, the day before the change
         async with ny_default.uow(tenant.auth) as uow:
-            await uow.try_hold([rid], sid, date(2026, 3, 7), start, start + timedelta(minutes=30), "call-utc",
-                               DEFAULT_NOW + timedelta(minutes=10), DEFAULT_NOW, None, EXPIRE_HOLD)
+            await _hold(uow, rid, sid, start, "call-utc")
             await uow.commit()
         async with ny_default.uow(tenant.auth, read_only=True) as uow:
             hold = await uow.hold_of_call("call-utc")
