@@ -9,7 +9,7 @@ outside a use case, each on a connection of its own:
     base.py       what the mixins share: the connection, the engine, statement runners
     tenants.py    TenantAuth, authentication, the tenant a Vapi request names, schedules and their cache,
                   applying tenant files
-    bookings.py   holds and appointments (advisory lock, exclusion constraint), audit, hold expiry
+    bookings.py   holds (hold_for_call(), exclusion constraint) and appointments, audit, hold expiry
     calls.py      tool-call idempotency, call states, the verified phone
     otp.py        one-time-code challenges
     sms.py        texts: queued in a transaction; claimed, finished and reported on outside one

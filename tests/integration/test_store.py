@@ -43,8 +43,8 @@ async def _hold(uow, rid: int, sid: int, start: datetime, call_id: str, now: dat
 
 async def test_racing_eighty_transactions_for_one_slot_leaves_exactly_one_hold(make_tenant, db, database_url):
     """Straight at the store, no HTTP: eighty transactions, all open at once on their own connections,
-    try to hold the very same time; the advisory lock plus the exclusion constraint give one winner and no
-    error (no deadlock surfaces, no 'nobody won')."""
+    try to hold the very same time; the speculative insertion into the exclusion constraint gives one winner
+    and no error (no deadlock surfaces, no 'nobody won')."""
     tenant = await make_tenant()
     rid, sid = db.execute("SELECT r.id, s.id FROM resources r JOIN services s USING (tenant_id) "
                           "WHERE r.tenant_id = %s LIMIT 1", (tenant.id,)).fetchone()
