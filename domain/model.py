@@ -212,6 +212,15 @@ class Booking:
 
 
 @dataclass(frozen=True)
+class HoldAttempt:
+    """What holding a time for a call came to: the call had ended (and nothing was done), or the hold, None
+    when the time was taken."""
+
+    call_ended: bool
+    hold: Booking | None = None
+
+
+@dataclass(frozen=True)
 class OutboxEntry:
     """A job written in a transaction, published to the queue after that transaction commits."""
 

@@ -3,12 +3,14 @@ race it directly."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
 from typing import Any, Protocol
 
 from .availability import Busy
-from .model import Booking, OtpChallenge, OutboxEntry, Schedule
+from .jobs import Job
+from .model import Booking, HoldAttempt, OtpChallenge, OutboxEntry, Schedule
 
 
 class UnitOfWork(Protocol):
@@ -42,10 +44,15 @@ class UnitOfWork(Protocol):
     async def open_call(self, call_id: str) -> str:
         """Record the call (if new), lock its row for this transaction, return its status."""
     async def end_call(self, call_id: str, reason: str | None, now: datetime) -> list[Booking]: ...
-    async def try_hold(self, resource_id: int, service_id: int, day: date, start: datetime, end: datetime,
-                       call_id: str, expires_at: datetime, now: datetime) -> Booking | None:
-        """Serialise with contenders for the resource on that local `day`, retire expired holds in the way,
-        insert the hold; None if the time is taken."""
+    async def hold_for_call(self, call_id: str, tool_call_id: str | None, resource_ids: Sequence[int],
+                            service_id: int, day: date, start: datetime, end: datetime, expires_at: datetime,
+                            now: datetime, expiry: Job) -> HoldAttempt:
+        """Reserve's database side in one go. Record the call (if new) and lock its row; if it has ended, stop
+        there. Else release its hold (audited 'replaced': a call holds one slot), then hold the time on the
+        first of `resource_ids` (in order) where it is free, `day` being its local day: retire expired holds
+        in the way, insert the hold, audit it ('held') and write `expiry` for it (args tenant id, hold id; eta
+        `expires_at`) to the outbox. The hold is None if the time is taken on every one of them; a contender
+        still in progress is waited for, and never makes it "taken" if it rolls back."""
     async def release_holds_of_call(self, call_id: str, now: datetime, status: str = "released") -> list[Booking]: ...
     async def hold_of_call(self, call_id: str) -> Booking | None: ...
     async def last_booking_of_call(self, call_id: str) -> Booking | None: ...

@@ -17,7 +17,7 @@ outside a use case, each on a connection of its own:
     base.py       what the mixins share: the connection, the engine, statement runners, rows by name
     tenants.py    TenantAuth, authentication, the tenant a Vapi request names, schedules and their cache,
                   applying tenant files
-    bookings.py   holds and appointments (advisory lock, exclusion constraint), audit, hold expiry
+    bookings.py   holds (hold_for_call(), exclusion constraint) and appointments, audit, hold expiry
     calls.py      tool-call idempotency, call states, the verified phone
     results.py    read-only tools' answers, written in batches off the request path
     otp.py        one-time-code challenges

@@ -1,17 +1,25 @@
 """Holds and appointments: rows of the `bookings` table, and their audit trail.
 
-Double booking is made impossible by the `bookings_no_overlap` exclusion constraint; the application
-additionally serialises contenders with a transaction-level advisory lock, because hundreds of
-transactions inserting the same range straight into an exclusion-constrained table deadlock (40P01) and
-can leave no winner at all. Both 23P01 and 40P01 still come back as "taken", never as an error.
+Double booking is made impossible by the `bookings_no_overlap` exclusion constraint. A reserve is one call
+of `hold_for_call()` (migration 0008): open the call and release its previous hold, then (`hold_time()`)
+retire the expired holds in the way, insert the hold with `ON CONFLICT ON CONSTRAINT bookings_no_overlap DO
+NOTHING`, audit it, write its expiry job to the outbox. That speculative insertion is what lets hundreds of
+contenders for one time go without a lock: each waits only until the transaction holding an overlapping row
+ends, none waits for another's wait (so no deadlock, no `deadlock_timeout` second), and "taken" comes back
+only for a row that committed; the migration's docstring cites what PostgreSQL does. Callers holding other
+times of the same provider's day no longer wait at all.
 
-The lock key is (resource id, local day as yyyymmdd), in PostgreSQL's two-int advisory key space, which
-this application reserves for it: a booking lies within one local day's working hours, so any two that
-could overlap share a key, while callers booking other days of the same provider do not wait on each other.
+A reschedule's UPDATE cannot be speculative (a plain insertion into the index, checked after), so moves
+still serialise on a transaction-level advisory lock keyed (resource id, local day as yyyymmdd), in
+PostgreSQL's two-int advisory key space, which this application reserves for it: a booking lies within one
+local day's working hours, so any two that could overlap share a key. Moves take it exclusively, holds
+shared: holds never wait on each other there, and a hold and a move never race into each other's index
+entries. 23P01 and 40P01 from a move come back as "taken", never as an error.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -20,7 +28,8 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, JSONB
 
 from domain.availability import Busy
-from domain.model import Booking, mask_phone
+from domain.jobs import Job
+from domain.model import Booking, HoldAttempt, OutboxEntry, mask_phone
 
 from .base import StoreBase, UowBase
 
@@ -79,15 +88,28 @@ class BookingsUowMixin(UowBase):
             out.setdefault(r.resource_id, []).append((r.starts_at, r.ends_at))
         return out
 
-    _SQL_INSERT_HOLD = text(
-        f"INSERT INTO bookings (tenant_id, resource_id, service_id, status, starts_at, ends_at, call_id, "
-        f"hold_expires_at, created_at, updated_at) VALUES (:t, :r, :s, 'held', :a, :b, :c, :x, :now, :now) "
-        f"RETURNING {_BOOKING_COLS}")
+    _SQL_HOLD_FOR_CALL = text(
+        "SELECT h.call_status, " + ", ".join(f"(h.hold).{col}" for col in _BOOKING_COLS.split(", ")) + ", h.outbox_id "
+        "FROM hold_for_call(:t, CAST(:c AS text), CAST(:k AS text), :rids, :s, CAST(:d AS integer), :a, :b, :x, :now, "
+        "CAST(:q AS text), CAST(:actor AS text)) h"
+    ).bindparams(bindparam("rids", type_=ARRAY(BIGINT)))
 
-    async def try_hold(self, resource_id: int, service_id: int, day: date, start: datetime, end: datetime,
-                       call_id: str, expires_at: datetime, now: datetime) -> Booking | None:
-        return await self._claim_time(resource_id, day, start, end, now, self._SQL_INSERT_HOLD,
-                                      s=service_id, c=call_id, x=expires_at)
+    async def hold_for_call(self, call_id: str, tool_call_id: str | None, resource_ids: Sequence[int],
+                            service_id: int, day: date, start: datetime, end: datetime, expires_at: datetime,
+                            now: datetime, expiry: Job) -> HoldAttempt:
+        row = await self._first(self._SQL_HOLD_FOR_CALL, c=call_id, k=tool_call_id, rids=list(resource_ids),
+                                s=service_id, d=_day_key(day), a=start, b=end, x=expires_at, now=now,
+                                q=expiry.queue, actor=expiry.actor)
+        columns = dict(row._mapping)
+        if columns.pop("call_status") == "ended":
+            return HoldAttempt(call_ended=True)
+        outbox_id = columns.pop("outbox_id")
+        if columns["id"] is None:
+            return HoldAttempt(call_ended=False)
+        hold = Booking(**columns)
+        self.outbox.append(OutboxEntry(id=outbox_id, queue=expiry.queue, actor=expiry.actor,
+                                       args=[self.tenant_id, hold.id], eta=expires_at))
+        return HoldAttempt(call_ended=False, hold=hold)
 
     _SQL_LOCK = text("SELECT pg_advisory_xact_lock(CAST(:r AS integer), CAST(:d AS integer))")
     _SQL_RETIRE = text(
@@ -97,8 +119,9 @@ class BookingsUowMixin(UowBase):
 
     async def _claim_time(self, resource_id: int, day: date, start: datetime, end: datetime, now: datetime,
                           stmt, **params: Any) -> Booking | None:
-        """Run `stmt` (which puts an active row on resource/start/end) serialised with its contenders,
-        after retiring expired holds in the way. None when the time is taken (23P01 or 40P01)."""
+        """Run `stmt` (which puts an active row on resource/start/end) serialised with its contenders (the
+        advisory key taken exclusively), after retiring expired holds in the way. None when the time is taken
+        (23P01 or 40P01)."""
         assert self._conn is not None
         try:
             async with self._conn.transaction():  # a savepoint

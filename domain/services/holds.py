@@ -11,7 +11,7 @@ from ..ports import UnitOfWork
 from ..results import SlotHeld, SlotReleased
 from ..when import parse_moment
 from .search import alternatives, bookable_on
-from .steps import release_holds, require_call, require_open_call
+from .steps import release_holds, require_call
 
 
 async def reserve(cmd: c.ReserveSlot, uow: UnitOfWork, ctx: ToolContext) -> SlotHeld:
@@ -22,17 +22,18 @@ async def reserve(cmd: c.ReserveSlot, uow: UnitOfWork, ctx: ToolContext) -> Slot
     resources = schedule.resources_for(service, cmd.resource)
     start = parse_moment(cmd.start, schedule.tz, "start")
     candidates = await bookable_on(uow, schedule, service, resources, start, now)
-    await require_open_call(uow, call_id)
-    await release_holds(uow, ctx, call_id, "replaced")  # a call holds one slot: the new one replaces it
     end = start + timedelta(minutes=service.minutes)
     expires = now + timedelta(minutes=schedule.hold_minutes)
-    for resource in candidates:
-        hold = await uow.try_hold(resource.id, service.id, start.astimezone(schedule.tz).date(), start, end,
-                                  call_id, expires, now)
-        if hold is not None:
-            await uow.audit(hold.id, "held", call_id, ctx.tool_call_id, None, None, hold.snapshot())
-            await uow.enqueue(EXPIRE_HOLD.queue, EXPIRE_HOLD.actor, [uow.tenant_id, hold.id], eta=expires)
-            return SlotHeld(hold, Opening(start, end, resource, service), expires, schedule.hold_minutes, schedule.tz)
+    # one round trip: the call still open, its previous hold replaced, the time held on the first candidate
+    # where it is free (audited, its expiry queued)
+    attempt = await uow.hold_for_call(call_id, ctx.tool_call_id, [r.id for r in candidates], service.id,
+                                      start.astimezone(schedule.tz).date(), start, end, expires, now, EXPIRE_HOLD)
+    if attempt.call_ended:
+        raise Refused("call_ended")
+    if attempt.hold is not None:
+        resource = next(r for r in candidates if r.id == attempt.hold.resource_id)
+        return SlotHeld(attempt.hold, Opening(start, end, resource, service), expires, schedule.hold_minutes,
+                        schedule.tz)
     alts = await alternatives(uow, schedule, service, resources, now, start)
     raise Refused("slot_taken", start=start, tz=schedule.tz, alternatives=alts)
 

@@ -40,6 +40,44 @@ async def test_fifty_concurrent_reserves_of_one_time_have_exactly_one_winner(mak
     assert _count(db, "SELECT count(*) FROM bookings WHERE tenant_id = %s", tenant.id) == 1
 
 
+async def test_two_hundred_concurrent_reserves_of_one_time_have_one_winner_and_every_loser_hears_slot_taken(
+        make_tenant, caller_for, db):
+    """The issue-10 race, over HTTP: 200 calls at once for one time, more than the store's pool has connections,
+    on one provider (so no second provider takes the overflow). Contenders wait on the winner's transaction,
+    not on each other: no deadlock surfaces as an error, nobody is left without an answer."""
+    tenant = await make_tenant()
+    vapi = caller_for(tenant)
+    start = "2026-03-04T10:00"
+    results = await asyncio.gather(*[
+        vapi.tool("reserve_slot", {"start": start, "resource": "Dr Lee"}, call_id=f"race200-{i}") for i in range(200)])
+    assert len(results) == 200
+    assert sum(1 for r in results if r["ok"]) == 1
+    assert [r["code"] for r in results if not r["ok"]] == ["slot_taken"] * 199
+    assert _count(db, "SELECT count(*) FROM bookings WHERE tenant_id = %s", tenant.id) == 1
+    assert _count(db, "SELECT count(*) FROM booking_audit WHERE tenant_id = %s AND action = 'held'", tenant.id) == 1
+    assert _count(db, "SELECT count(*) FROM outbox WHERE tenant_id = %s AND actor = 'expire_hold'", tenant.id) == 1
+
+
+async def test_a_reschedule_racing_forty_reserves_for_its_new_time_leaves_one_owner_and_no_error(
+        make_tenant, caller_for, db):
+    """Holds insert speculatively and take the (provider, day) key shared; a reschedule's UPDATE cannot be
+    speculative and takes it exclusively. Whoever wins, the time has one owner and everyone else hears
+    slot_taken."""
+    tenant = await make_tenant()
+    vapi = caller_for(tenant)
+    await vapi.tool("reserve_slot", {"start": "2026-03-04T10:00"}, call_id="owner")
+    appt = await vapi.tool("book_appointment", {"name": "Ana"}, call_id="owner")
+    results = await asyncio.gather(
+        vapi.tool("reschedule_appointment", {"appointment_id": appt["appointment_id"], "start": "2026-03-04T14:00"},
+                  call_id="owner"),
+        *[vapi.tool("reserve_slot", {"start": "2026-03-04T14:00"}, call_id=f"rival-{i}") for i in range(40)])
+    assert sum(1 for r in results if r["ok"]) == 1
+    assert {r["code"] for r in results if not r["ok"]} == {"slot_taken"}
+    assert _count(db, "SELECT count(*) FROM bookings WHERE tenant_id = %s AND status IN ('held', 'booked') "
+                      "AND tstzrange(starts_at, ends_at) && tstzrange('2026-03-04 19:00Z', '2026-03-04 19:30Z')",
+                  tenant.id) == 1
+
+
 async def test_the_database_refuses_overlapping_active_rows_even_without_the_application(make_tenant, db):
     import psycopg
 

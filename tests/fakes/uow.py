@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
 from domain.availability import Busy
-from domain.model import Booking, OtpChallenge, OutboxEntry, Schedule
+from domain.jobs import Job
+from domain.model import Booking, HoldAttempt, OtpChallenge, OutboxEntry, Schedule
 
 
 @dataclass
@@ -110,12 +112,22 @@ class FakeUnitOfWork:
         return any(b.resource_id == resource_id and b.starts_at < end and b.ends_at > start and b.id != but
                    for b in self._active(now))
 
-    async def try_hold(self, resource_id: int, service_id: int, day: date, start: datetime, end: datetime,
-                       call_id: str, expires_at: datetime, now: datetime) -> Booking | None:
-        if self._taken(resource_id, start, end, now):
-            return None
-        return self._put(Booking(next(self._ids), resource_id, service_id, "held", start, end, call_id,
-                                 hold_expires_at=expires_at))
+    async def hold_for_call(self, call_id: str, tool_call_id: str | None, resource_ids: Sequence[int],
+                            service_id: int, day: date, start: datetime, end: datetime, expires_at: datetime,
+                            now: datetime, expiry: Job) -> HoldAttempt:
+        if await self.open_call(call_id) == "ended":
+            return HoldAttempt(call_ended=True)
+        for old in await self.release_holds_of_call(call_id, now):
+            await self.audit_hold_ended(old, "replaced", call_id, tool_call_id)
+        for resource_id in resource_ids:
+            if self._taken(resource_id, start, end, now):
+                continue
+            hold = self._put(Booking(next(self._ids), resource_id, service_id, "held", start, end, call_id,
+                                     hold_expires_at=expires_at))
+            await self.audit(hold.id, "held", call_id, tool_call_id, None, None, hold.snapshot())
+            await self.enqueue(expiry.queue, expiry.actor, [self.tenant_id, hold.id], eta=expires_at)
+            return HoldAttempt(call_ended=False, hold=hold)
+        return HoldAttempt(call_ended=False)
 
     async def release_holds_of_call(self, call_id: str, now: datetime, status: str = "released") -> list[Booking]:
         return [self._put(replace(b, status=status)) for b in list(self.state.bookings.values())

@@ -7,13 +7,16 @@ import os
 import secrets
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from domain.jobs import EXPIRE_HOLD
+from domain.model import Booking
 from domain.tenant_config import TenantConfigError, parse_tenant
 from frontdesk.cli import DEMO_ENVIRONMENT
 from frontdesk.settings import Settings, sqlalchemy_url
@@ -28,10 +31,20 @@ ROOT = Path(__file__).resolve().parents[2]
 RACERS = 80
 
 
+async def _hold(uow, rid: int, sid: int, start: datetime, call_id: str, now: datetime = DEFAULT_NOW,
+                tool_call_id: str | None = None) -> Booking | None:
+    """Reserve's store side: 30 minutes from `start` (UTC, on the clinic's local day of the same date) for
+    the call, its hold expiring 10 minutes after `now`."""
+    attempt = await uow.hold_for_call(call_id, tool_call_id, [rid], sid, start.date(), start,
+                                      start + timedelta(minutes=30), now + timedelta(minutes=10), now, EXPIRE_HOLD)
+    assert not attempt.call_ended
+    return attempt.hold
+
+
 async def test_racing_eighty_transactions_for_one_slot_leaves_exactly_one_hold(make_tenant, db, database_url):
     """Straight at the store, no HTTP: eighty transactions, all open at once on their own connections,
-    try to hold the very same time; the advisory lock plus the exclusion constraint give one winner and no
-    error (no deadlock surfaces, no 'nobody won')."""
+    try to hold the very same time; the speculative insertion into the exclusion constraint gives one winner
+    and no error (no deadlock surfaces, no 'nobody won')."""
     tenant = await make_tenant()
     rid, sid = db.execute("SELECT r.id, s.id FROM resources r JOIN services s USING (tenant_id) "
                           "WHERE r.tenant_id = %s LIMIT 1", (tenant.id,)).fetchone()
@@ -49,8 +62,7 @@ async def test_racing_eighty_transactions_for_one_slot_leaves_exactly_one_hold(m
             await asyncio.wait_for(all_in.wait(), timeout=60)  # nobody tries before all of them are open
             stats = racing.pool.get_stats()
             checked_out.append(stats["pool_size"] - stats["pool_available"])
-            hold = await uow.try_hold(rid, sid, date(2026, 3, 4), start, start + timedelta(minutes=30), f"c{i}",
-                                      DEFAULT_NOW + timedelta(minutes=10), DEFAULT_NOW)
+            hold = await _hold(uow, rid, sid, start, f"c{i}")
             await uow.commit()
             return hold
 
@@ -65,6 +77,75 @@ async def test_racing_eighty_transactions_for_one_slot_leaves_exactly_one_hold(m
     assert db.execute("SELECT count(*) FROM bookings WHERE tenant_id = %s", (tenant.id,)).fetchone()[0] == 1
     assert db.execute("SELECT id, status, starts_at FROM bookings WHERE tenant_id = %s",
                       (tenant.id,)).fetchone() == (winners[0].id, "held", start)
+
+
+async def _until_a_transaction_waits_for_another(db, timeout: float = 30) -> None:
+    """Until a backend of this test's database waits for another's transaction to end (a lock wait)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not db.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                         "AND wait_event_type = 'Lock' AND wait_event = 'transactionid'").fetchone()[0]:
+        assert asyncio.get_running_loop().time() < deadline, "no transaction ever waited"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_contender_that_rolls_back_leaves_the_time_to_the_next_not_taken(make_tenant, store, db):
+    """A hold waits for an in-progress transaction holding overlapping time and is told "taken" only if that
+    one commits: when it rolls back, the waiting hold gets the time."""
+    tenant = await make_tenant()
+    rid, sid = db.execute("SELECT r.id, s.id FROM resources r JOIN services s USING (tenant_id) "
+                          "WHERE r.tenant_id = %s LIMIT 1", (tenant.id,)).fetchone()
+    start = datetime(2026, 3, 4, 15, 0, tzinfo=timezone.utc)
+    async with store.uow(tenant.auth) as second:
+        async with store.uow(tenant.auth) as first:
+            assert await _hold(first, rid, sid, start, "first") is not None
+            waiting = asyncio.create_task(_hold(second, rid, sid, start + timedelta(minutes=15), "second"))
+            await _until_a_transaction_waits_for_another(db)
+            assert not waiting.done()
+        # `first` ended without commit: rolled back
+        won = await asyncio.wait_for(waiting, timeout=30)
+        await second.commit()
+    assert won is not None and (won.call_id, won.starts_at) == ("second", start + timedelta(minutes=15))
+    assert db.execute("SELECT call_id FROM bookings WHERE tenant_id = %s", (tenant.id,)).fetchall() == [("second",)]
+
+
+async def test_a_hold_audits_itself_and_the_expired_holds_it_retires_as_the_domain_words_them(make_tenant, store, db):
+    """hold_time() writes the audit rows in SQL; they must read exactly like Booking.snapshot() in Python."""
+    tenant = await make_tenant()
+    rid, sid = db.execute("SELECT r.id, s.id FROM resources r JOIN services s USING (tenant_id) "
+                          "WHERE r.tenant_id = %s LIMIT 1", (tenant.id,)).fetchone()
+    start = datetime(2026, 3, 4, 15, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 3, 2, 12, 0, 0, 120000, tzinfo=timezone.utc)  # microseconds with a trailing zero
+    async with store.uow(tenant.auth) as uow:
+        old = await _hold(uow, rid, sid, start, "call-old", now, "tc-old")
+        assert old is not None
+        await uow.set_hold_customer(old.id, "Ana", "+15555550123")
+        await uow.commit()
+    later = now + timedelta(minutes=20)  # the old hold has expired but is still marked held
+    async with store.uow(tenant.auth) as uow:
+        new = await _hold(uow, rid, sid, start + timedelta(minutes=15), "call-new", later, "tc-new")
+        assert new is not None
+        assert [(e.queue, e.actor, e.args, e.eta) for e in uow.outbox] == [
+            ("holds", "expire_hold", [tenant.id, new.id], later + timedelta(minutes=10))]
+        await uow.commit()
+    async with store.uow(tenant.auth) as uow:  # the same call holds another time: it replaces its hold
+        newer = await _hold(uow, rid, sid, start + timedelta(hours=2), "call-new", later, "tc-newer")
+        assert newer is not None
+        await uow.commit()
+    rows = db.execute("SELECT booking_id, action, call_id, tool_call_id, phone_masked, before, after "
+                      "FROM booking_audit WHERE tenant_id = %s ORDER BY id", (tenant.id,)).fetchall()
+    old_with_phone = replace(old, phone="+15555550123")
+    assert rows == [
+        (old.id, "held", "call-old", "tc-old", None, None, old.snapshot()),
+        (old.id, "expired", "call-old", None, "***0123", old_with_phone.snapshot(),
+         replace(old_with_phone, status="expired").snapshot()),
+        (new.id, "held", "call-new", "tc-new", None, None, new.snapshot()),
+        (new.id, "replaced", "call-new", "tc-newer", None, new.snapshot(), replace(new, status="released").snapshot()),
+        (newer.id, "held", "call-new", "tc-newer", None, None, newer.snapshot()),
+    ]
+    assert old.snapshot()["hold_expires_at"] == "2026-03-02T12:10:00.120000+00:00"
+    assert db.execute("SELECT status FROM bookings WHERE id = %s", (old.id,)).fetchone() == ("expired",)
+    assert db.execute("SELECT args FROM outbox WHERE tenant_id = %s", (tenant.id,)).fetchall() == [
+        ([tenant.id, old.id],), ([tenant.id, new.id],), ([tenant.id, newer.id],)]
 
 
 async def test_times_come_back_in_utc_even_where_sessions_default_to_another_zone(make_tenant, database_url, db):
@@ -87,8 +168,7 @@ async def test_times_come_back_in_utc_even_where_sessions_default_to_another_zon
                               "WHERE r.tenant_id = %s LIMIT 1", (tenant.id,)).fetchone()
         start = datetime(2026, 3, 7, 15, 0, tzinfo=timezone.utc)  # 10:00 EST, the day before the change
         async with ny_default.uow(tenant.auth) as uow:
-            await uow.try_hold(rid, sid, date(2026, 3, 7), start, start + timedelta(minutes=30), "call-utc",
-                               DEFAULT_NOW + timedelta(minutes=10), DEFAULT_NOW)
+            await _hold(uow, rid, sid, start, "call-utc")
             await uow.commit()
         async with ny_default.uow(tenant.auth, read_only=True) as uow:
             hold = await uow.hold_of_call("call-utc")
