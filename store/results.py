@@ -16,22 +16,26 @@ retried with a back-off. `flush()` on shutdown writes what is left.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
+import psycopg
 import structlog
-from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, TEXT
-from sqlalchemy.ext.asyncio import AsyncEngine
+from psycopg import AsyncConnection
 
 log = structlog.get_logger("frontdesk.store")
 
 #: (tenant id, toolCallId, call id, tool name, answer)
 ResultRow = tuple[int, str, str | None, str, str]
 
-_SQL_INSERT = text(
-    "INSERT INTO tool_results (tenant_id, tool_call_id, call_id, name, result) "
-    "SELECT * FROM unnest(:t, :k, :c, :n, :r) ON CONFLICT DO NOTHING"
-).bindparams(bindparam("t", type_=ARRAY(BIGINT)), *(bindparam(p, type_=ARRAY(TEXT)) for p in "kcnr"))
+#: run for every row of a batch by psycopg's executemany, which sends them all in one pipeline (one round trip);
+#: an INSERT of unnest()ed arrays instead spent 0.2 ms per row escaping the answers' quotes into array literals
+_SQL_INSERT = ("INSERT INTO tool_results (tenant_id, tool_call_id, call_id, name, result) "
+               "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING")
+
+#: a connection of the units of work's pool (SqlStore.connection), in autocommit
+Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection[Any]]]
 
 
 class ResultWriter:
@@ -45,8 +49,8 @@ class ResultWriter:
     #: seconds the first row waits for others before a write starts
     LINGER_S = 0.005
 
-    def __init__(self, engine: AsyncEngine, max_pending: int = 20_000) -> None:
-        self._engine = engine
+    def __init__(self, connect: Connect, max_pending: int = 20_000) -> None:
+        self._connect = connect
         self._max_pending = max_pending
         self._pending: list[ResultRow] = []
         self._task: asyncio.Task[None] | None = None
@@ -86,18 +90,26 @@ class ResultWriter:
             batch = self._pending[: self.BATCH]  # add() only appends, so these stay first until written
             try:
                 await self._insert(batch)
-            except Exception as e:  # the database is away: keep the rows and try again later
+            except (psycopg.OperationalError, psycopg.InterfaceError) as e:  # the database is away: keep the
+                # rows and try again later (the pool's timeout is an OperationalError too)
                 self.failures += 1
                 log.warning("tool_results_write_failed", rows=len(self._pending), error=type(e).__name__,
                             retry_in_s=wait)
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, self.RETRY_MAX_S)
                 continue
+            except Exception:  # a row the database refuses (its tenant just deleted, say): retrying cannot help,
+                await self._insert_one_by_one(batch)  # so write the others and drop only that one
             del self._pending[: len(batch)]
             wait = self.RETRY_FIRST_S
 
     async def _insert(self, batch: Sequence[ResultRow]) -> None:
-        columns = list(zip(*batch))
-        async with self._engine.connect() as conn:  # one statement: autocommit, no BEGIN/COMMIT round trips
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(_SQL_INSERT, dict(zip("tkcnr", (list(c) for c in columns))))
+        async with self._connect() as conn, conn.cursor() as cursor:
+            await cursor.executemany(_SQL_INSERT, batch)
+
+    async def _insert_one_by_one(self, batch: Sequence[ResultRow]) -> None:
+        for row in batch:
+            try:
+                await self._insert([row])
+            except Exception:
+                log.exception("tool_results_row_refused", tenant_id=row[0], tool=row[3])

@@ -3,6 +3,8 @@ hands out units of work."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -48,7 +50,7 @@ class SqlStore(TenantsStoreMixin, BookingsStoreMixin, OtpStoreMixin, SmsStoreMix
         self._vapi_cache: dict[tuple[str, ...], tuple[VapiTenant, float]] = {}
         self._schedules: dict[int, Schedule] = {}
         #: read-only tools' answers, written in batches off the request path
-        self.results = ResultWriter(engine)
+        self.results = ResultWriter(self.connection)
 
     async def open(self) -> None:
         """Open the units of work's pool now, in the running event loop, and start filling it."""
@@ -70,6 +72,15 @@ class SqlStore(TenantsStoreMixin, BookingsStoreMixin, OtpStoreMixin, SmsStoreMix
 
     async def checkin(self, conn: AsyncConnection[Any]) -> None:
         await self.pool.putconn(conn)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A connection of the units of work's pool (in autocommit) for the duration of the block."""
+        conn = await self.checkout()
+        try:
+            yield conn
+        finally:
+            await self.checkin(conn)
 
     _SQL_PING = text("SELECT 1")
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from contextlib import asynccontextmanager
 
 import psycopg
 import pytest
 
-from frontdesk.settings import sqlalchemy_url
-from store import make_engine
+from store.engine import make_pool
 from store.results import ResultWriter
 from tests.integration.test_pipeline import eventually
 
@@ -52,38 +52,63 @@ async def test_a_retried_read_only_call_is_answered_afresh_and_the_first_answer_
     assert _stored(db, tenant.id, "tc-again")[2] == first  # the record of what was said first stays
 
 
+@asynccontextmanager
+async def _pool(url: str):
+    pool = make_pool(url, 0, 2)
+    pool.timeout = 0.2  # a connection not had in 0.2 s: the database is away
+    await pool.open(wait=False)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+class Switch:
+    """Connections from one pool or the other, as a database goes away and comes back."""
+
+    def __init__(self, pool) -> None:
+        self.pool = pool
+
+    def __call__(self):
+        return self.pool.connection()
+
+
 async def test_rows_wait_while_the_database_is_away_and_are_written_once_it_is_back(make_tenant, db, database_url):
     tenant = await make_tenant()
-    away = make_engine("postgresql+psycopg://root@127.0.0.1:1/nowhere")  # nothing listens on port 1
-    back = make_engine(sqlalchemy_url(database_url))
-    writer = ResultWriter(away)
-    writer.RETRY_FIRST_S = 0.01
-    try:
+    async with _pool("postgresql://root@127.0.0.1:1/nowhere") as away, _pool(database_url) as back:
+        connect = Switch(away)  # nothing listens on port 1
+        writer = ResultWriter(connect)
+        writer.RETRY_FIRST_S = 0.01
         writer.add((tenant.id, "tc-away", "call-away", "lookup_appointments", '{"ok":true}'))
         await eventually(lambda: writer.failures >= 2, what="two failed writes")
         assert writer.pending == 1 and _stored(db, tenant.id, "tc-away") is None
-        writer._engine = back  # the database is reachable again
+        connect.pool = back  # the database is reachable again
         writer.add((tenant.id, "tc-away-2", "call-away", "lookup_appointments", '{"ok":true}'))
         await writer.flush()
         assert _stored(db, tenant.id, "tc-away") == ("call-away", "lookup_appointments", '{"ok":true}')
         assert _stored(db, tenant.id, "tc-away-2") is not None
-    finally:
-        await away.dispose()
-        await back.dispose()
+
+
+async def test_a_row_the_database_refuses_is_dropped_alone(make_tenant, db, store):
+    tenant = await make_tenant()
+    store.results.add((tenant.id, "tc-good-1", "call-mixed", "check_availability", "{}"))
+    store.results.add((-1, "tc-no-such-tenant", "call-mixed", "check_availability", "{}"))  # foreign key
+    store.results.add((tenant.id, "tc-good-2", "call-mixed", "check_availability", "{}"))
+    await store.results.flush()
+    assert store.results.pending == 0
+    assert [r[0] for r in db.execute("SELECT tool_call_id FROM tool_results WHERE call_id = 'call-mixed' "
+                                     "ORDER BY 1")] == ["tc-good-1", "tc-good-2"]
 
 
 async def test_a_full_queue_drops_the_newest_rows_and_counts_them(make_tenant):
     tenant = await make_tenant()
-    away = make_engine("postgresql+psycopg://root@127.0.0.1:1/nowhere")
-    writer = ResultWriter(away, max_pending=3)
-    writer.RETRY_FIRST_S = 0.01
-    try:
+    async with _pool("postgresql://root@127.0.0.1:1/nowhere") as away:
+        writer = ResultWriter(away.connection, max_pending=3)
+        writer.RETRY_FIRST_S = 0.01
         for i in range(5):
             writer.add((tenant.id, f"tc-{i}", None, "check_availability", "{}"))
         assert (writer.pending, writer.dropped) == (3, 2)
-    finally:
         await writer.flush(timeout=0.05)
-        await away.dispose()
 
 
 @pytest.mark.parametrize("rows", [1, 1200])
