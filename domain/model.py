@@ -69,15 +69,19 @@ class VapiConfig:
 
 class Memo:
     """Facts derived from one Schedule and kept with it: each resource's working time per local day
-    (`working_time.Shift`s, keyed by (resource id, day)) and each local day's bounds. At most `LIMIT`
-    entries each: the days searched move forward with time, so a full memo is emptied and filled again."""
+    (`working_time.Shift`s, keyed by (resource id, day)), the grain starts of each absolute working interval
+    (keyed by the interval, so resources working the same hours share one tuple) and each local day's bounds.
+    At most `LIMIT` entries each: the days searched move forward with time, so a full memo is emptied and
+    filled again. A clinic of 40 chairs booking 60 days ahead needs 2,400 shift entries, each a few small
+    tuples referring to the shared starts."""
 
-    LIMIT = 2048
+    LIMIT = 16_384
 
-    __slots__ = ("shifts", "bounds")
+    __slots__ = ("shifts", "steps", "bounds")
 
     def __init__(self) -> None:
         self.shifts: dict[tuple[int, date], tuple[Shift, ...]] = {}
+        self.steps: dict[tuple[datetime, datetime], tuple[tuple[datetime, ...], tuple[int, ...]]] = {}
         self.bounds: dict[date, tuple[datetime, datetime]] = {}
 
 

@@ -95,9 +95,20 @@ def _shifts(schedule: Schedule, resource: Resource, day: date) -> tuple[Shift, .
     for opens, closes in sorted(resource.hours.get(day.weekday(), ())):  # in order of opening
         start, end = instant(day, opens, tz), instant(day, closes, tz)
         if start < end:  # both inside one skipped gap: no working time left
-            steps = tuple(grain_steps(start, end, tz, schedule.slot_minutes))
-            out.append(Shift(start, end, tuple(t for t, _ in steps), tuple(local.hour for _, local in steps)))
+            out.append(Shift(start, end, *_steps(schedule, start, end)))
     return tuple(out)
+
+
+def _steps(schedule: Schedule, start: datetime, end: datetime) -> tuple[tuple[datetime, ...], tuple[int, ...]]:
+    """The grain starts of `[start, end]` and their local hours, shared by every resource working it."""
+    memo = schedule.memo.steps
+    found = memo.get((start, end))
+    if found is None:
+        if len(memo) >= schedule.memo.LIMIT:
+            memo.clear()
+        steps = tuple(grain_steps(start, end, schedule.tz, schedule.slot_minutes))
+        found = memo[(start, end)] = (tuple(t for t, _ in steps), tuple(local.hour for _, local in steps))
+    return found
 
 
 def working_time(schedule: Schedule, resource: Resource, day: date) -> tuple[tuple[datetime, datetime], ...]:
