@@ -32,8 +32,8 @@ class UnitOfWork(Protocol):
     # tool-call idempotency
     async def claim_tool_call(self, tool_call_id: str, call_id: str | None, name: str) -> str | None:
         """Reserve the id for this transaction; returns the stored result instead if it already has one."""
-    async def save_result(self, tool_call_id: str, call_id: str | None, name: str, result: str,
-                          claimed: bool) -> str: ...
+    async def save_result(self, tool_call_id: str, result: str) -> None:
+        """Store the answer of the tool call claimed in this transaction."""
     def record_result(self, tool_call_id: str, call_id: str | None, name: str, result: str) -> None:
         """Keep a read-only tool's answer for the record, without waiting for it to be written (it changes
         nothing, so a retry is answered afresh rather than replayed)."""

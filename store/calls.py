@@ -35,19 +35,11 @@ class CallsUowMixin(UowBase):
         return await self.stored_result(tool_call_id)
 
     _SQL_SAVE = text("UPDATE tool_results SET result = :r WHERE tenant_id = :t AND tool_call_id = :k RETURNING 1")
-    _SQL_INSERT_RESULT = text(
-        "INSERT INTO tool_results (tenant_id, tool_call_id, call_id, name, result) VALUES (:t, :k, :c, :n, :r) "
-        "ON CONFLICT DO NOTHING RETURNING 1")
 
-    async def save_result(self, tool_call_id: str, call_id: str | None, name: str, result: str,
-                          claimed: bool) -> str:
-        if claimed:
-            await self._first(self._SQL_SAVE, k=tool_call_id, r=result)
-            return result
-        row = await self._first(self._SQL_INSERT_RESULT, k=tool_call_id, c=call_id, n=name, r=result)
-        if row is not None:
-            return result
-        return await self.stored_result(tool_call_id) or result
+    async def save_result(self, tool_call_id: str, result: str) -> None:
+        """The answer of the tool call claimed in this transaction (read-only tools' answers go to
+        record_result instead)."""
+        await self._execute(self._SQL_SAVE, k=tool_call_id, r=result)
 
     # ---- call states --------------------------------------------------------------------------------
 

@@ -57,7 +57,7 @@ async def execute(uow: UnitOfWork, ctx: ToolContext, name: str, handler: Handler
             outcome = e
         text = present(outcome)
         if key and writes:
-            text = await uow.save_result(key, ctx.call_id, name, text, claimed=True)
+            await uow.save_result(key, text)
         elif key:
             uow.record_result(key, ctx.call_id, name, text)
         await uow.commit()

@@ -74,9 +74,8 @@ class FakeUnitOfWork:
     async def claim_tool_call(self, tool_call_id: str, call_id: str | None, name: str) -> str | None:
         return self.state.results.get(tool_call_id)
 
-    async def save_result(self, tool_call_id: str, call_id: str | None, name: str, result: str,
-                          claimed: bool) -> str:
-        return self.state.results.setdefault(tool_call_id, result)
+    async def save_result(self, tool_call_id: str, result: str) -> None:
+        self.state.results[tool_call_id] = result
 
     def record_result(self, tool_call_id: str, call_id: str | None, name: str, result: str) -> None:
         self.state.results.setdefault(tool_call_id, result)
