@@ -24,11 +24,16 @@ RELAY_GRACE_SECONDS = 5.0
 
 
 class Publisher:
+    #: entries per thread hop and per UPDATE at most
+    BATCH = 200
+
     def __init__(self, broker: dramatiq.Broker, store: SqlStore, clock: Callable[[], datetime]) -> None:
         self.broker = broker
         self.store = store
         self.clock = clock
-        self._tasks: set[asyncio.Task] = set()
+        #: committed entries the background task has yet to publish
+        self._pending: list[OutboxEntry] = []
+        self._task: asyncio.Task[None] | None = None
 
     def _enqueue(self, entry: OutboxEntry) -> bool:
         message: dramatiq.Message[None] = dramatiq.Message(queue_name=entry.queue, actor_name=entry.actor, args=tuple(entry.args),
@@ -47,8 +52,12 @@ class Publisher:
     async def publish(self, entry: OutboxEntry) -> bool:
         return await asyncio.to_thread(self._enqueue, entry)
 
+    def _enqueue_all(self, entries: list[OutboxEntry]) -> list[int]:
+        return [e.id for e in entries if self._enqueue(e)]
+
     async def publish_now(self, entries: list[OutboxEntry]) -> list[int]:
-        done = [e.id for e in entries if await self.publish(e)]
+        """Publish `entries` (in one trip to a thread: the Redis client blocks) and mark those published."""
+        done = await asyncio.to_thread(self._enqueue_all, entries)
         try:
             await self.store.mark_published(done, self.clock())
         except Exception as e:  # the relay will re-publish; actors are idempotent
@@ -56,16 +65,24 @@ class Publisher:
         return done
 
     def publish_after_commit(self, entries: list[OutboxEntry]) -> None:
-        """Publish in the background: the caller's answer never waits on Redis."""
+        """Publish in the background: the caller's answer never waits on Redis.
+
+        One task at a time publishes whatever has been committed meanwhile, so under load one thread hop and
+        one UPDATE marking them published serve the jobs of many tool calls, instead of one each."""
         if not entries:
             return
-        task = asyncio.get_running_loop().create_task(self.publish_now(list(entries)))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._pending.extend(entries)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._publish_pending())
+
+    async def _publish_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:self.BATCH], self._pending[self.BATCH:]
+            await self.publish_now(batch)
 
     async def drain(self, timeout: float = 5.0) -> None:
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout)
+        if self._task is not None and not self._task.done():
+            await asyncio.wait([self._task], timeout=timeout)
 
     async def relay(self, grace_seconds: float = RELAY_GRACE_SECONDS) -> tuple[int, int]:
         return await self.store.relay(self.publish, self.clock(), grace_seconds)

@@ -53,7 +53,8 @@ class OutboxStoreMixin(StoreBase):
 
     async def mark_published(self, ids: list[int], now: datetime) -> None:
         if ids:
-            async with self.engine.begin() as conn:
+            async with self.engine.connect() as conn:  # one statement: autocommit, no BEGIN/COMMIT round trips
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
                 await conn.execute(self._SQL_MARK_PUBLISHED, {"ids": ids, "now": now})
 
     _SQL_UNPUBLISHED = text(

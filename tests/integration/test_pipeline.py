@@ -430,3 +430,38 @@ def _queued(redis, namespace: str) -> dict[str, list[tuple[str, tuple]]]:
         messages = [dramatiq.Message.decode(b) for b in bodies]
         found[queue] = [(m.actor_name, tuple(m.args)) for m in messages]
     return found
+
+
+async def test_jobs_committed_together_are_published_in_one_batch_each_once(
+        make_tenant, store, db, clock, redis_url, queue_namespace):
+    """publish_after_commit from 40 tool calls in one burst: one thread hop and one UPDATE for many of them,
+    and every job reaches its queue once."""
+    from domain.model import OutboxEntry
+
+    tenant = await make_tenant()
+    rows = db.execute(
+        "INSERT INTO outbox (tenant_id, queue, actor, args) SELECT %s, 'holds', 'expire_hold', "
+        "jsonb_build_array(%s, n) FROM generate_series(1, 40) n RETURNING id, queue, actor, args, eta",
+        (tenant.id, tenant.id)).fetchall()
+    broker = build_broker(redis_url, publisher=True, namespace=queue_namespace)
+    publisher = Publisher(broker, store, clock)
+    marks: list[int] = []
+    mark_published = store.mark_published
+
+    async def counting(ids, now):
+        marks.append(len(ids))
+        await mark_published(ids, now)
+
+    store.mark_published = counting  # type: ignore[method-assign]
+    try:
+        for row in rows:  # as 40 requests would, each after its commit, with no await in between
+            publisher.publish_after_commit([OutboxEntry(*row)])
+        await publisher.drain()
+    finally:
+        del store.mark_published
+    assert sum(marks) == 40 and len(marks) < 40
+    ids = [r[0] for r in rows]
+    assert db.execute("SELECT count(*) FROM outbox WHERE id = ANY(%s) AND published_at IS NOT NULL",
+                      (ids,)).fetchone()[0] == 40
+    queued = broker.client.llen(f"{queue_namespace}:holds") + broker.client.zcard(f"{queue_namespace}:holds.DQ")
+    assert queued == 40
