@@ -51,8 +51,9 @@ class UnitOfWork(Protocol):
         there. Else release its hold (audited 'replaced': a call holds one slot), then hold the time on the
         first of `resource_ids` (in order) where it is free, `day` being its local day: retire expired holds
         in the way, insert the hold, audit it ('held') and write `expiry` for it (args tenant id, hold id; eta
-        `expires_at`) to the outbox. The hold is None if the time is taken on every one of them; a contender
-        still in progress is waited for, and never makes it "taken" if it rolls back."""
+        `expires_at`) to the outbox. The hold is None if the time is taken on every one of them, and then
+        nothing has changed but the call's row (the previous hold is kept): a refusal needs no savepoint. A
+        contender still in progress is waited for, and never makes it "taken" if it rolls back."""
     async def release_holds_of_call(self, call_id: str, now: datetime, status: str = "released") -> list[Booking]: ...
     async def hold_of_call(self, call_id: str) -> Booking | None: ...
     async def last_booking_of_call(self, call_id: str) -> Booking | None: ...

@@ -191,7 +191,7 @@ async def _run(request: web.Request, tenant: TenantAuth, msg: dict[str, Any], ca
                hint: str | None) -> tuple[str, str, dict[str, Any]]:
     if call.name is None and hint:
         call = vapi.ToolCall(call.id, hint, call.arguments, call.error)
-    handler, writes = prepare(call.name, call.arguments, call.error)
+    handler, writes, savepoint = prepare(call.name, call.arguments, call.error)
     ctx = ToolContext(tenant_id=tenant.id, call_id=vapi.call_id(msg), tool_call_id=call.id,
                       caller_phone=vapi.caller_number(msg), now=request.app[CLOCK]())
     started = time.perf_counter()
@@ -205,7 +205,7 @@ async def _run(request: web.Request, tenant: TenantAuth, msg: dict[str, Any], ca
 
     try:
         uow = request.app[STORE].uow(tenant, read_only=not writes)
-        answer = await services.execute(uow, ctx, call.name or "", handler, present)
+        answer = await services.execute(uow, ctx, call.name or "", handler, present, savepoint)
         for outcome in worded:  # committed: it happened
             metrics.result_committed(outcome)
         publisher = request.app.get(PUBLISHER)

@@ -25,11 +25,13 @@ class ToolAnswer:
     text: str  # the tool's `result`, exactly as stored
     outcome: str  # "ok", a refusal's code, or "replayed" when the stored answer of an earlier call was returned
 
-async def execute(uow: UnitOfWork, ctx: ToolContext, name: str, handler: Handler, present: Present) -> ToolAnswer:
+async def execute(uow: UnitOfWork, ctx: ToolContext, name: str, handler: Handler, present: Present,
+                  savepoint: bool = True) -> ToolAnswer:
     """Run one tool call exactly once per (tenant, toolCallId); a replay gets the stored result, byte for byte.
 
     Writing tools claim the id first (a concurrent duplicate waits, then reads the stored answer) and run
-    inside a savepoint, so a Refused undoes everything the tool did while its answer is still stored.
+    inside a savepoint, so a Refused undoes everything the tool did while its answer is still stored; with
+    `savepoint=False` (a tool whose refusals leave nothing to undo by construction) they run without one.
     Read-only tools (`uow.read_only`) run in autocommit, and their answer is recorded without delaying it:
     they change nothing, so a retried one is answered afresh instead of replayed (store/results.py).
 
@@ -47,13 +49,13 @@ async def execute(uow: UnitOfWork, ctx: ToolContext, name: str, handler: Handler
         queued = len(uow.outbox)
         outcome: Outcome
         try:
-            if writes:
+            if writes and savepoint:
                 async with uow.savepoint():
                     outcome = await handler(uow, ctx)
             else:
                 outcome = await handler(uow, ctx)
         except Refused as e:
-            del uow.outbox[queued:]  # the savepoint rolled those outbox rows back
+            del uow.outbox[queued:]  # the savepoint rolled those outbox rows back (or nothing was written)
             outcome = e
         text = present(outcome)
         if key and writes:

@@ -116,8 +116,10 @@ def upgrade() -> None:
 
         -- reserve_slot's whole database side but the idempotency claim and the stored answer: record the call
         -- (if new) and lock its row; if it has ended, only say so; else release its hold (a call holds one
-        -- slot: audited 'replaced') and hold_time(). A refusal after this rolls it all back (the savepoint of
-        -- domain.services.runner.execute), the released hold included.
+        -- slot: audited 'replaced') and hold_time(). When the time is taken everywhere, the release is undone
+        -- here (the block's own subtransaction, on the server), so a refused reserve leaves nothing but the
+        -- call's row and needs no savepoint of the runner's: no SAVEPOINT and ROLLBACK TO round trips, and no
+        -- ROLLBACK making psycopg forget the connection's prepared statements (domain.services.runner).
         CREATE FUNCTION hold_for_call(p_tenant bigint, p_call text, p_tool_call text, p_resources bigint[],
                                       p_service bigint, p_day integer, p_start timestamptz, p_end timestamptz,
                                       p_expires timestamptz, p_now timestamptz, p_queue text, p_actor text,
@@ -132,19 +134,28 @@ def upgrade() -> None:
             IF call_status = 'ended' THEN
                 RETURN;
             END IF;
-            WITH released AS (
-                UPDATE bookings b SET status = 'released', updated_at = p_now
-                WHERE b.tenant_id = p_tenant AND b.call_id = p_call AND b.status = 'held'
-                RETURNING b AS row)
-            INSERT INTO booking_audit (tenant_id, booking_id, action, call_id, tool_call_id, phone_masked, before, after)
-            SELECT p_tenant, (row).id, 'replaced', p_call, p_tool_call, mask_phone((row).phone),
-                   booking_snapshot(row) || '{"status": "held"}', booking_snapshot(row)
-            FROM released;
-            SELECT * INTO got   -- one record: PL/pgSQL takes no composite in a list of INTO targets
-            FROM hold_time(p_tenant, p_resources, p_service, p_day, p_start, p_end, p_call, p_expires, p_now,
-                           p_tool_call, p_queue, p_actor);
-            hold := got.hold;
-            outbox_id := got.outbox_id;
+            BEGIN
+                WITH released AS (
+                    UPDATE bookings b SET status = 'released', updated_at = p_now
+                    WHERE b.tenant_id = p_tenant AND b.call_id = p_call AND b.status = 'held'
+                    RETURNING b AS row)
+                INSERT INTO booking_audit (tenant_id, booking_id, action, call_id, tool_call_id, phone_masked,
+                                           before, after)
+                SELECT p_tenant, (row).id, 'replaced', p_call, p_tool_call, mask_phone((row).phone),
+                       booking_snapshot(row) || '{"status": "held"}', booking_snapshot(row)
+                FROM released;
+                SELECT * INTO got   -- one record: PL/pgSQL takes no composite in a list of INTO targets
+                FROM hold_time(p_tenant, p_resources, p_service, p_day, p_start, p_end, p_call, p_expires, p_now,
+                               p_tool_call, p_queue, p_actor);
+                IF (got.hold).id IS NULL THEN
+                    RAISE SQLSTATE 'FD001';  -- taken: undo the release, below
+                END IF;
+                hold := got.hold;
+                outbox_id := got.outbox_id;
+            EXCEPTION WHEN SQLSTATE 'FD001' THEN
+                hold := NULL;
+                outbox_id := NULL;
+            END;
         END
         $$;
         """

@@ -58,6 +58,26 @@ async def test_two_hundred_concurrent_reserves_of_one_time_have_one_winner_and_e
     assert _count(db, "SELECT count(*) FROM outbox WHERE tenant_id = %s AND actor = 'expire_hold'", tenant.id) == 1
 
 
+async def test_a_call_that_cannot_have_a_taken_time_keeps_the_hold_it_had(make_tenant, caller_for, db):
+    """reserve_slot runs without the runner's savepoint: hold_for_call must undo its own release of the call's
+    hold when the new time is taken, leaving no trace of the attempt."""
+    tenant = await make_tenant()
+    vapi = caller_for(tenant)
+    assert (await vapi.tool("reserve_slot", {"start": "2026-03-04T14:00"}, call_id="taker"))["ok"] is True
+    mine = await vapi.tool("reserve_slot", {"start": "2026-03-04T10:00"}, call_id="mover")
+    audit = _count(db, "SELECT count(*) FROM booking_audit WHERE tenant_id = %s", tenant.id)
+    taken = await vapi.tool("reserve_slot", {"start": "2026-03-04T14:00"}, call_id="mover")
+    assert taken["code"] == "slot_taken" and taken["alternatives"]
+    assert db.execute("SELECT status, starts_at FROM bookings WHERE id = %s",
+                      (int(mine["hold_id"]),)).fetchone()[0] == "held"
+    assert _count(db, "SELECT count(*) FROM booking_audit WHERE tenant_id = %s", tenant.id) == audit
+    assert _count(db, "SELECT count(*) FROM outbox WHERE tenant_id = %s AND actor = 'expire_hold'", tenant.id) == 2
+    # and a time that is free does replace it
+    moved = await vapi.tool("reserve_slot", {"start": "2026-03-04T11:00"}, call_id="mover")
+    assert moved["ok"] is True
+    assert db.execute("SELECT status FROM bookings WHERE id = %s", (int(mine["hold_id"]),)).fetchone()[0] == "released"
+
+
 async def test_a_reschedule_racing_forty_reserves_for_its_new_time_leaves_one_owner_and_no_error(
         make_tenant, caller_for, db):
     """Holds insert speculatively and take the (provider, day) key shared; a reschedule's UPDATE cannot be

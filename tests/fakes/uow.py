@@ -116,6 +116,7 @@ class FakeUnitOfWork:
                             now: datetime, expiry: Job) -> HoldAttempt:
         if await self.open_call(call_id) == "ended":
             return HoldAttempt(call_ended=True)
+        before = copy.deepcopy(self.state)  # taken everywhere: the release is undone, as the SQL function does
         for old in await self.release_holds_of_call(call_id, now):
             await self.audit_hold_ended(old, "replaced", call_id, tool_call_id)
         for resource_id in resource_ids:
@@ -126,6 +127,7 @@ class FakeUnitOfWork:
             await self.audit(hold.id, "held", call_id, tool_call_id, None, None, hold.snapshot())
             await self.enqueue(expiry.queue, expiry.actor, [self.tenant_id, hold.id], eta=expires_at)
             return HoldAttempt(call_ended=False, hold=hold)
+        self.state = before
         return HoldAttempt(call_ended=False)
 
     async def release_holds_of_call(self, call_id: str, now: datetime, status: str = "released") -> list[Booking]:

@@ -146,7 +146,7 @@ def test_every_argument_of_every_tool_has_a_sentence_for_each_problem():
 
 
 def test_prepare_answers_bad_arguments_with_a_stored_refusal_that_writes_nothing():
-    handler, writes = prepare("book_appointment", {"name": "N" * 5000}, None)
+    handler, writes, _ = prepare("book_appointment", {"name": "N" * 5000}, None)
     assert writes is False
     with pytest.raises(InvalidArguments) as e:
         asyncio.run(handler(None, None))  # type: ignore[arg-type]  # fails before touching either

@@ -484,7 +484,7 @@ async def _on_behalf(request: web.Request, q: dict[str, Any], tool: str, allowed
     key = q["Idempotency-Key"] or uuid.uuid4().hex
     ctx = ToolContext(tenant_id=tenant.id, call_id=f"admin:{fingerprint}", tool_call_id=f"admin:{fingerprint}:{key}",
                       caller_phone=phone, now=request.app[CLOCK]())
-    handler, writes = prepare(tool, {"appointment_id": q["id"], **body}, None)
+    handler, writes, savepoint = prepare(tool, {"appointment_id": q["id"], **body}, None)
     call_id = ctx.call_id
     assert call_id is not None
 
@@ -495,7 +495,8 @@ async def _on_behalf(request: web.Request, q: dict[str, Any], tool: str, allowed
         return await handler(uow, ctx)
 
     uow = request.app[STORE].uow(tenant, read_only=not writes)
-    answer = await services.execute(uow, ctx, tool, as_operator if writes else handler, presenter.answer)
+    answer = await services.execute(uow, ctx, tool, as_operator if writes else handler, presenter.answer,
+                                    savepoint)
     publisher = request.app.get(PUBLISHER)
     if publisher is not None:
         publisher.publish_after_commit(uow.outbox)
