@@ -345,6 +345,12 @@ class Bench:
         self.demo_secret = "bench-demo-" + secrets.token_hex(12)
         self.chairs_secret = "bench-chairs-" + secrets.token_hex(12)
         self.twilio_port = free_port()
+        given = os.environ.get("DATABASE_URL")
+        if given:  # named explicitly: no quiet fall-back to another server
+            try:
+                psycopg.connect(given, connect_timeout=3).close()
+            except psycopg.OperationalError as e:
+                raise BenchError(f"DATABASE_URL's PostgreSQL is unreachable or refuses the connection: {e}")
         try:
             self.admin = admin_url()
         except Exception as e:  # noqa: BLE001 - any failure to reach or start PostgreSQL ends the run here
@@ -524,8 +530,9 @@ class Bench:
             server, base = self.start_frontdesk(1)
             worker = self.procs.start("frontdesk-worker", [sys.executable, "-m", "frontdesk.cli", "worker",
                                                            "--processes", "1", "--threads", "4"], self.env())
-            first, _ = self.slots.take(self.args.bookings + 5 + 400)
-            slots = iter(self.slots.slots[first:first + self.args.bookings + 5 + 400])
+            # the idle bookings, then 5 between each chunk of the memory row's load (at most 180 chunks)
+            first, count = self.slots.take(self.args.bookings + 5 + 5 * 181)
+            slots = iter(self.slots.slots[first:first + count])
             phones = (f"+1555{n:07d}" for n in range(1, 10_000_000))
             say(f"webhook->SMS: {self.args.bookings} bookings one after another (reserve_slot + book_appointment), "
                 "idle worker (1 process x 4 threads), fake Twilio ...")
@@ -727,12 +734,20 @@ def main() -> int:
     parser.add_argument("--no-pin", dest="pin", action="store_false",
                         help="do not pin the load generator and 1-process servers to different CPUs")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default bench/results/<UTC>.json)")
+    parser.add_argument("--markdown", type=Path, default=None, metavar="RESULT_JSON",
+                        help="print the table of a results file as Markdown (for bench/README.md) and exit")
     args = parser.parse_args()
+    if args.markdown:
+        saved = json.loads(args.markdown.read_text())
+        print(markdown(judge(saved["rows"])))
+        return 0
 
     def interrupted(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
+    # Ctrl-C stops the run even when started from a shell that made this process ignore SIGINT
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     started = datetime.now(timezone.utc)
     bench = Bench(args)
     say(f"{'quick' if args.quick else 'full'} bench of {ROOT} ({os.cpu_count()} cores, Python "

@@ -166,8 +166,8 @@ def judge(rows: dict) -> list[dict]:
         mem = rows["memory"]
         for who, label in (("web", "web process"), ("worker", "worker process")):
             m = mem[who]
-            add(f"RSS of the {label} over {mem['calls']} calls, first after warm-up -> last "
-                f"(slope {m['slope_mb_per_10k_calls']:+.2f} MB / 10k calls)",
+            add(f"RSS of the {label} over {mem['calls']:,} calls: first after warm-up -> last",
                 f"{m['first_after_warmup_mb']:.1f} -> {m['last_mb']:.1f}", "MB", None, None,
                 "flat (last <= first + 5 %)", [flat(m["first_after_warmup_mb"], m["last_mb"])])
+            add("  its slope", m["slope_mb_per_10k_calls"], "MB per 10k calls")
     return table
