@@ -27,6 +27,7 @@ import asyncio
 import json
 import os
 import platform
+import resource
 import secrets
 import shutil
 import signal
@@ -259,11 +260,13 @@ class Load:
             marker = "LOADGEN_JSON "
         if self.cpus and shutil.which("taskset"):
             argv = ["taskset", "-c", self.cpus, *argv]
+        gen0 = _children_cpu()
         try:
             out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
         except subprocess.TimeoutExpired:
             raise BenchError(f"the load generator did not finish within {seconds + 60:.0f} s: {' '.join(argv)}")
         cpu1, pg1 = cpu_seconds(server_pids), cpu_seconds(backends)
+        gen1 = _children_cpu()
         line = next((ln for ln in out.stdout.splitlines() if ln.startswith(marker)), None)
         if line is None:
             raise BenchError(f"the load generator printed no summary (exit {out.returncode}):\n"
@@ -276,7 +279,14 @@ class Load:
                 "max_ms": r["max_us"] / 1000, "errors": errors, "error_kinds": r["errors"],
                 "ok": r.get("ok", 0), "refused": r.get("refused", 0), "other": r.get("other", 0),
                 "cpu_ms_per_req": (cpu1 - cpu0) * 1000 / n,
-                "pg_cpu_ms_per_req": (pg1 - pg0) * 1000 / n if backends else None}
+                "pg_cpu_ms_per_req": (pg1 - pg0) * 1000 / n if backends else None,
+                "loadgen_cpu_ms_per_req": (gen1 - gen0) * 1000 / n}
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's waited-for children: the load generator's, measured around its run."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _wrk_version() -> str:
@@ -413,7 +423,8 @@ class Bench:
             if r["errors"]:
                 extra += f", {r['errors']} errors {r['error_kinds']}"
             say(f"  run {i + 1}/{runs}: {r['rps']:.0f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "
-                f"server CPU {r['cpu_ms_per_req']:.3f} ms/req{extra}")
+                f"server CPU {r['cpu_ms_per_req']:.3f} ms/req (load generator {r['loadgen_cpu_ms_per_req']:.3f})"
+                f"{extra}")
             out.append(r)
         return out
 
@@ -502,19 +513,25 @@ class Bench:
                     "--racers", str(n)]
             if self.loadgen_cpus:
                 argv = ["taskset", "-c", self.loadgen_cpus, *argv]
+            cpu0 = cpu_seconds(pids)
             res = subprocess.run(argv, capture_output=True, text=True, timeout=90)
+            cpu = cpu_seconds(pids) - cpu0
             line = next((ln for ln in res.stdout.splitlines() if ln.startswith("RACE_JSON ")), None)
             if line is None:
                 raise BenchError(f"the racers printed no summary (exit {res.returncode}):\n{res.stderr[-2000:]}")
             r = json.loads(line[len("RACE_JSON "):])
             r["holders_in_database"] = self.holders(chair, start)
+            # the racers' connections are opened with a /healthz each first, inside this figure too
+            r["server_cpu_ms_per_racer"] = cpu * 1000 / n
             say(f"  {i + 1}/{repeats}: last answer after {r['last_answer_s'] * 1000:.0f} ms, "
                 f"{r['winners']} winner(s), {r['refused']} refused, {r['other']} other; "
-                f"holds of that slot in the database: {r['holders_in_database']}")
+                f"holds of that slot in the database: {r['holders_in_database']}; "
+                f"server CPU {r['server_cpu_ms_per_racer']:.2f} ms per racer")
             out.append(r)
         self.results["rows"]["race"] = {"racers": n, "repeats": out,
                                         "last_answer_s_max": max(r["last_answer_s"] for r in out),
-                                        "winners": [r["winners"] for r in out]}
+                                        "winners": [r["winners"] for r in out],
+                                        "server_cpu_ms_per_racer": median_of(out, "server_cpu_ms_per_racer")}
 
     # -- webhook to SMS, memory (full mode)
 
@@ -749,6 +766,7 @@ def main() -> int:
     # Ctrl-C stops the run even when started from a shell that made this process ignore SIGINT
     signal.signal(signal.SIGINT, signal.default_int_handler)
     started = datetime.now(timezone.utc)
+    load_at_start = os.getloadavg()  # others' work on this machine: a high figure means noisy rows
     bench = Bench(args)
     say(f"{'quick' if args.quick else 'full'} bench of {ROOT} ({os.cpu_count()} cores, Python "
         f"{platform.python_version()}); every child process is stopped and the database dropped at the end")
@@ -775,7 +793,8 @@ def main() -> int:
         "cores": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine(),
         "load_generator": bench.load.name if bench.load else None, "pinned": {
             "load_generator_cpus": bench.loadgen_cpus, "one_process_server_cpus": bench.server_cpus},
-        "checkout": checkout(), "elapsed_s": round(time.monotonic() - T0, 1), **bench.results}
+        "checkout": checkout(), "elapsed_s": round(time.monotonic() - T0, 1),
+        "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg(), **bench.results}
     RESULTS.mkdir(exist_ok=True)
     out = args.out or RESULTS / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")
@@ -783,7 +802,8 @@ def main() -> int:
     print(f"{started:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, load generator: {results['load_generator']}, "
           f"{args.concurrency} concurrent, {'median of ' + str(bench.runs) + ' runs' if bench.runs > 1 else '1 run'}"
           f" of {bench.seconds:g} s, server event loop: {results.get('server_event_loop')}, checkout "
-          f"{results['checkout']['commit'][:7]}{' (dirty)' if results['checkout']['dirty'] else ''}")
+          f"{results['checkout']['commit'][:7]}{' (dirty)' if results['checkout']['dirty'] else ''}, load average "
+          f"{load_at_start[0]:.1f} at start (the machine's other work makes every row noisy)")
     print(render(table))
     print(f"\nwritten: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     return 0

@@ -131,6 +131,7 @@ def judge(rows: dict) -> list[dict]:
     if "check_2p" in rows:
         add("check_availability @32, WEB_CONCURRENCY=2, req/s", g("check_2p", "rps"), "req/s", psy,
             ratio(g("check_2p", "rps"), psy))
+        add("check_availability @32, WEB_CONCURRENCY=2, server CPU", g("check_2p", "cpu_ms_per_req"), "ms/req")
         add("check_availability @32, WEB_CONCURRENCY=2, p99", g("check_2p", "p99_ms"), "ms", None, None,
             TARGETS["check_p99"].text, [TARGETS["check_p99"].met(best_p99)])
     if "check_unloaded" in rows:
@@ -159,6 +160,8 @@ def judge(rows: dict) -> list[dict]:
             [TARGETS["race_last"].met(race["last_answer_s_max"])])
         add("  winners each time", "/".join(str(w) for w in race["winners"]), "", None, None,
             TARGETS["race_winners"].text, [TARGETS["race_winners"].met(off)])
+        if race.get("server_cpu_ms_per_racer") is not None:
+            add("  server CPU per racer", race["server_cpu_ms_per_racer"], "ms")
     if "sms" in rows:
         add("webhook -> SMS (fake Twilio), idle, p50", rows["sms"]["p50_ms"], "ms", None, None,
             TARGETS["sms_p50"].text, [TARGETS["sms_p50"].met(rows["sms"]["p50_ms"])])

@@ -29,7 +29,9 @@ function init(args)
     threads_n = tonumber(args[8])
     local n = 0
     for line in io.lines(args[5]) do
-      if n >= first and n < first + count then
+      if n >= first + count then
+        break
+      elseif n >= first then
         local resource, start = line:match("^([^\t]*)\t(.*)$")
         table.insert(slots, {resource, start})
       end
