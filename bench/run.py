@@ -131,16 +131,21 @@ def tree(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """CPU seconds (utime + stime, fields 14 and 15 of /proc/<pid>/stat) of each process still running."""
+    found = {}
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+            found[pid] = (int(fields[11]) + int(fields[12])) / CLK_TCK
         except (OSError, IndexError, ValueError):
             pass
-    return total / CLK_TCK
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    return sum(cpu_by_pid(pids).values())
 
 
 def rss_mb(pid: int) -> float:
@@ -247,7 +252,7 @@ class Load:
         if self.conn is None:
             self.conn = psycopg.connect(self.db_url, autocommit=True)
         backends = pg_backends(self.conn)
-        cpu0, pg0 = cpu_seconds(server_pids), cpu_seconds(backends)
+        cpu0, pg0, busy0 = cpu_seconds(server_pids), cpu_by_pid(backends), machine_busy_seconds()
         if self.wrk:
             argv = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s",
                     "-s", str(LUA), url, "--", kind, *args]
@@ -261,12 +266,18 @@ class Load:
         if self.cpus and shutil.which("taskset"):
             argv = ["taskset", "-c", self.cpus, *argv]
         gen0 = _children_cpu()
+        t0 = time.monotonic()
         try:
             out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
         except subprocess.TimeoutExpired:
             raise BenchError(f"the load generator did not finish within {seconds + 60:.0f} s: {' '.join(argv)}")
-        cpu1, pg1 = cpu_seconds(server_pids), cpu_seconds(backends)
+        cpu1, busy1 = cpu_seconds(server_pids), machine_busy_seconds()
+        # backends of connections a pool opened during the run count whole (they are new), those it closed
+        # during the run are gone and not counted: with pools that churn connections this is a lower bound
+        after = cpu_by_pid(pg_backends(self.conn))
+        pg = sum(v - pg0.get(pid, 0.0) if v >= pg0.get(pid, 0.0) else v for pid, v in after.items())  # pid reused
         gen1 = _children_cpu()
+        wall = time.monotonic() - t0
         line = next((ln for ln in out.stdout.splitlines() if ln.startswith(marker)), None)
         if line is None:
             raise BenchError(f"the load generator printed no summary (exit {out.returncode}):\n"
@@ -279,8 +290,20 @@ class Load:
                 "max_ms": r["max_us"] / 1000, "errors": errors, "error_kinds": r["errors"],
                 "ok": r.get("ok", 0), "refused": r.get("refused", 0), "other": r.get("other", 0),
                 "cpu_ms_per_req": (cpu1 - cpu0) * 1000 / n,
-                "pg_cpu_ms_per_req": (pg1 - pg0) * 1000 / n if backends else None,
-                "loadgen_cpu_ms_per_req": (gen1 - gen0) * 1000 / n}
+                "pg_cpu_ms_per_req": pg * 1000 / n if after else None,
+                "loadgen_cpu_ms_per_req": (gen1 - gen0) * 1000 / n,
+                # cores' worth of CPU over the run: the server's, and everything else on the machine besides
+                # the server, its PostgreSQL backends and the load generator (other people's work: noise)
+                "server_cores": (cpu1 - cpu0) / wall, "others_cores": max(
+                    0.0, (busy1 - busy0 - (cpu1 - cpu0) - pg - (gen1 - gen0)) / wall)}
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores have spent not idle since boot (/proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle, iowait
+    return (sum(fields[:8]) - idle) / CLK_TCK
 
 
 def _children_cpu() -> float:
@@ -423,14 +446,15 @@ class Bench:
             if r["errors"]:
                 extra += f", {r['errors']} errors {r['error_kinds']}"
             say(f"  run {i + 1}/{runs}: {r['rps']:.0f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "
-                f"server CPU {r['cpu_ms_per_req']:.3f} ms/req (load generator {r['loadgen_cpu_ms_per_req']:.3f})"
-                f"{extra}")
+                f"server CPU {r['cpu_ms_per_req']:.3f} ms/req (load generator {r['loadgen_cpu_ms_per_req']:.3f}); "
+                f"cores busy: server {r['server_cores']:.2f}, rest of the machine {r['others_cores']:.2f}{extra}")
             out.append(r)
         return out
 
     def row(self, key: str, runs: list[dict], **extra) -> dict:
         row = {"runs": runs, **{k: median_of(runs, k) for k in
-                                ("rps", "p50_ms", "p99_ms", "cpu_ms_per_req", "pg_cpu_ms_per_req")}, **extra}
+                                ("rps", "p50_ms", "p99_ms", "cpu_ms_per_req", "pg_cpu_ms_per_req", "server_cores",
+                                 "others_cores")}, **extra}
         self.results["rows"][key] = row
         return row
 

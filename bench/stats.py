@@ -128,6 +128,9 @@ def judge(rows: dict) -> list[dict]:
             g("psycopg", "cpu_ms_per_req"), ratio(g("check", "cpu_ms_per_req"), g("psycopg", "cpu_ms_per_req")))
         if g("check", "pg_cpu_ms_per_req") is not None:
             add("check_availability @32, PostgreSQL CPU", g("check", "pg_cpu_ms_per_req"), "ms/req")
+        if g("check", "others_cores") is not None:
+            add("  meanwhile, cores busy: the server / the rest of the machine", f"{g('check', 'server_cores'):.2f} / "
+                f"{g('check', 'others_cores'):.2f}", "cores")
     if "check_2p" in rows:
         add("check_availability @32, WEB_CONCURRENCY=2, req/s", g("check_2p", "rps"), "req/s", psy,
             ratio(g("check_2p", "rps"), psy))
@@ -152,6 +155,9 @@ def judge(rows: dict) -> list[dict]:
             ratio(g("reserve", "cpu_ms_per_req"), g("psycopg", "cpu_ms_per_req")))
         if g("reserve", "pg_cpu_ms_per_req") is not None:
             add("reserve_slot @32, PostgreSQL CPU", g("reserve", "pg_cpu_ms_per_req"), "ms/req")
+        if g("reserve", "others_cores") is not None:
+            add("  meanwhile, cores busy: the server / the rest of the machine", f"{g('reserve', 'server_cores'):.2f} / "
+                f"{g('reserve', 'others_cores'):.2f}", "cores")
     if "race" in rows:
         race = rows["race"]
         off = max(abs(w - 1) for w in race["winners"])
