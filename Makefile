@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # CI tested. After changing a dependency in pyproject.toml, run `make lock` and commit both files.
 LOCK   := requirements.lock
 
-.PHONY: run test test-fast bench lock browser clean
+.PHONY: run test test-fast bench bench-quick lock browser clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,9 +28,11 @@ test: $(STAMP)  ## lint, types, layers, then the whole suite, against DATABASE_U
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)
 
-bench: $(STAMP)
-	$(BIN)/python bench/tool_calls.py
-	$(BIN)/python bench/sms_latency.py
+bench: $(STAMP)  ## issue 10's figures beside same-run baselines and targets, median of 3 (~10 min); see bench/README.md
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-quick: $(STAMP)  ## the headline rows (check_availability, reserve, racers, ratios), one run each, < 2 min
+	$(BIN)/python bench/run.py --quick $(BENCH_ARGS)
 
 lock:  ## re-resolve requirements.lock from pyproject.toml (newest versions that satisfy it, with hashes)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -90,15 +90,15 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p))] if values else float("nan")
 
 
-async def book(session, base: str, resource: str, start: str, phone: str) -> float:
-    """reserve then book in one call; returns when the book answer arrived."""
+async def book(session, base: str, resource: str, start: str, phone: str, secret: str = "") -> float:
+    """reserve then book in one call; returns when the book answer arrived (and how long book took)."""
     call = f"bench-{secrets.token_hex(6)}"
 
     async def tool(name: str, args: dict) -> dict:
         body = {"message": {"type": "tool-calls", "call": {"id": call}, "customer": {"number": phone},
                             "toolCallList": [{"id": secrets.token_hex(8), "function": {"name": name,
                                                                                        "arguments": args}}]}}
-        async with session.post(base + "/vapi/webhook", json=body, headers={"X-Vapi-Secret": SECRET}) as r:
+        async with session.post(base + "/vapi/webhook", json=body, headers={"X-Vapi-Secret": secret or SECRET}) as r:
             return json.loads((await r.json())["results"][0]["result"])
 
     held = await tool("reserve_slot", {"start": start, "resource": resource})
