@@ -18,7 +18,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from psycopg import AsyncConnection, AsyncCursor
+from psycopg import AsyncClientCursor, AsyncConnection, AsyncCursor
 from psycopg.rows import RowMaker, no_result
 from sqlalchemy import TextClause
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
@@ -81,14 +81,39 @@ class UowBase:
     outbox: list[OutboxEntry]
     _conn: AsyncConnection[Any] | None
 
-    async def _cursor(self, stmt: TextClause, params: dict[str, Any]) -> AsyncCursor[Any]:
-        assert self._conn is not None
+    #: a writing unit of work's BEGIN, not sent yet: it travels with the first statement
+    _begin_pending: bool = False
+    #: a statement nothing reads before the commit (the claimed call's answer), sent together with COMMIT
+    _before_commit: tuple[bytes, dict[str, Any]] | None = None
+
+    def _bind(self, stmt: TextClause, params: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
         query, processors = _compiled(stmt)
         values = {"t": self.tenant_id, **params}
         for name, process in processors:
             if name in values:
                 values[name] = process(values[name])
+        return query, values
+
+    async def _cursor(self, stmt: TextClause, params: dict[str, Any]) -> AsyncCursor[Any]:
+        assert self._conn is not None
+        if self._before_commit is not None:  # not expected: a statement after the answer was stored
+            await self._conn.execute(*self._before_commit)
+            self._before_commit = None
+        query, values = self._bind(stmt, params)
+        if self._begin_pending:
+            # BEGIN and the first statement in one round trip: a simple query of two statements, its
+            # parameters bound on the client (this statement alone is then not prepared on the server)
+            self._begin_pending = False
+            cursor: AsyncCursor[Any] = AsyncClientCursor(self._conn)
+            await cursor.execute(b"BEGIN; " + query, values)
+            cursor.nextset()  # the statement's own result
+            return cursor
         return await self._conn.execute(query, values)
+
+    def _execute_before_commit(self, stmt: TextClause, **params: Any) -> None:
+        """Run a statement whose rows are not needed together with this transaction's COMMIT (one round trip);
+        if it fails, the COMMIT does not happen and commit() raises."""
+        self._before_commit = self._bind(stmt, params)
 
     async def _execute(self, stmt, **params: Any) -> None:
         """Run a statement whose rows, if any, are not needed."""

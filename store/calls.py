@@ -39,7 +39,7 @@ class CallsUowMixin(UowBase):
     async def save_result(self, tool_call_id: str, result: str) -> None:
         """The answer of the tool call claimed in this transaction (read-only tools' answers go to
         record_result instead)."""
-        await self._execute(self._SQL_SAVE, k=tool_call_id, r=result)
+        self._execute_before_commit(self._SQL_SAVE, k=tool_call_id, r=result)
 
     # ---- call states --------------------------------------------------------------------------------
 

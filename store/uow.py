@@ -2,14 +2,18 @@
 
 It runs on a connection of SqlStore's psycopg pool (see store/__init__.py for why not on the engine). The
 pool's connections are in autocommit: a read-only unit runs each statement on its own (no BEGIN/COMMIT round
-trips), a writing one sends BEGIN when it opens, so that its first savepoint is a savepoint, and COMMIT or
-ROLLBACK when it ends. A connection always goes back to the pool outside a transaction."""
+trips); a writing one sends BEGIN together with its first statement (or before its first savepoint, so that
+it is a savepoint), its stored answer together with COMMIT, and ROLLBACK if it ends without committing. A
+reserve is three round trips: BEGIN and the claim, hold_for_call, the answer and COMMIT. A connection always
+goes back to the pool outside a transaction."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncClientCursor, AsyncConnection
 from psycopg.pq import TransactionStatus
 
 from domain.model import OutboxEntry, Schedule
@@ -37,14 +41,10 @@ class SqlUnitOfWork(CallsUowMixin, BookingsUowMixin, OtpUowMixin, SmsUowMixin, O
         self.outbox: list[OutboxEntry] = []
 
     async def __aenter__(self) -> SqlUnitOfWork:
-        conn = await self._store.checkout()
-        if not self.read_only:
-            try:
-                await conn.execute("BEGIN", prepare=False)
-            except BaseException:
-                await self._store.checkin(conn)
-                raise
-        self._conn = conn
+        self._conn = await self._store.checkout()
+        # a writing unit's BEGIN goes with its first statement, its last statement with its COMMIT (store.base)
+        self._begin_pending = not self.read_only
+        self._before_commit = None
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -59,13 +59,26 @@ class SqlUnitOfWork(CallsUowMixin, BookingsUowMixin, OtpUowMixin, SmsUowMixin, O
 
     async def commit(self) -> None:
         assert self._conn is not None
-        if not self.read_only:
+        if self.read_only:
+            return
+        last, self._before_commit = self._before_commit, None
+        if last is not None:
+            query, values = last
+            begin = b"BEGIN; " if self._begin_pending else b""
+            self._begin_pending = False
+            await AsyncClientCursor(self._conn).execute(begin + query + b"; COMMIT", values)
+        elif not self._begin_pending:
             await self._conn.commit()
 
-    def savepoint(self):
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
         """SAVEPOINT now; RELEASE at the end of the block, or ROLLBACK TO it when the block raises."""
         assert self._conn is not None
-        return self._conn.transaction()
+        if self._begin_pending:  # psycopg would take an unbegun transaction() for the outermost one
+            self._begin_pending = False
+            await self._conn.execute(b"BEGIN", prepare=False)
+        async with self._conn.transaction():
+            yield
 
     def record_result(self, tool_call_id: str, call_id: str | None, name: str, result: str) -> None:
         self._store.results.add((self.tenant_id, tool_call_id, call_id, name, result))
