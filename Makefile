@@ -28,7 +28,7 @@ test: $(STAMP)  ## lint, types, layers, then the whole suite, against DATABASE_U
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)
 
-bench: $(STAMP)  ## issue 10's figures beside same-run baselines and targets, median of 3 (~10 min); see bench/README.md
+bench: $(STAMP)  ## issue 10's figures beside same-run baselines and targets, median of 3 (~6 min); see bench/README.md
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 bench-quick: $(STAMP)  ## the headline rows (check_availability, reserve, racers, ratios), one run each, < 2 min

@@ -1,6 +1,6 @@
 """`make bench` and `make bench-quick`: issue 10's figures, each beside its baseline and target, in one run.
 
-    .venv/bin/python bench/run.py            # full: every row, median of 3 runs of 10 s; ~10 min
+    .venv/bin/python bench/run.py            # full: every row, median of 3 runs of 10 s; ~6 min
     .venv/bin/python bench/run.py --quick    # the headline rows, one run of 5 s each; under 2 minutes
 
 What it starts, all on 127.0.0.1 and all stopped at the end (Ctrl-C included):
