@@ -14,6 +14,7 @@ from datetime import datetime
 import dramatiq
 import structlog
 
+from adapters.batches import Batches
 from domain.model import OutboxEntry
 from store import SqlStore
 
@@ -31,9 +32,8 @@ class Publisher:
         self.broker = broker
         self.store = store
         self.clock = clock
-        #: committed entries the background task has yet to publish
-        self._pending: list[OutboxEntry] = []
-        self._task: asyncio.Task[None] | None = None
+        #: committed entries, published in the background (adapters.batches): failures are left to the relay
+        self._batches: Batches[OutboxEntry] = Batches("outbox", self._publish_batch, self.BATCH)
 
     def _enqueue(self, entry: OutboxEntry) -> bool:
         message: dramatiq.Message[None] = dramatiq.Message(queue_name=entry.queue, actor_name=entry.actor, args=tuple(entry.args),
@@ -69,20 +69,14 @@ class Publisher:
 
         One task at a time publishes whatever has been committed meanwhile, so under load one thread hop and
         one UPDATE marking them published serve the jobs of many tool calls, instead of one each."""
-        if not entries:
-            return
-        self._pending.extend(entries)
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._publish_pending())
+        for entry in entries:
+            self._batches.add(entry)
 
-    async def _publish_pending(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[:self.BATCH], self._pending[self.BATCH:]
-            await self.publish_now(batch)
+    async def _publish_batch(self, entries: list[OutboxEntry]) -> None:
+        await self.publish_now(entries)
 
     async def drain(self, timeout: float = 5.0) -> None:
-        if self._task is not None and not self._task.done():
-            await asyncio.wait([self._task], timeout=timeout)
+        await self._batches.flush(timeout)
 
     async def relay(self, grace_seconds: float = RELAY_GRACE_SECONDS) -> tuple[int, int]:
         return await self.store.relay(self.publish, self.clock(), grace_seconds)

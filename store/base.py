@@ -99,16 +99,21 @@ class UowBase:
         if self._before_commit is not None:  # not expected: a statement after the answer was stored
             await self._conn.execute(*self._before_commit)
             self._before_commit = None
-        query, values = self._bind(stmt, params)
-        if self._begin_pending:
-            # BEGIN and the first statement in one round trip: a simple query of two statements, its
-            # parameters bound on the client (this statement alone is then not prepared on the server)
-            self._begin_pending = False
-            cursor: AsyncCursor[Any] = AsyncClientCursor(self._conn)
-            await cursor.execute(b"BEGIN; " + query, values)
-            cursor.nextset()  # the statement's own result
-            return cursor
-        return await self._conn.execute(query, values)
+        return await self._send(*self._bind(stmt, params))
+
+    async def _send(self, query: bytes, values: dict[str, Any], commit: bool = False) -> AsyncCursor[Any]:
+        """One round trip: the statement, after the BEGIN still pending and before COMMIT if asked. Several
+        statements go as one simple query with the parameters bound on the client (that statement is then
+        not prepared on the server); the cursor is left on the statement's own result."""
+        assert self._conn is not None
+        begin, self._begin_pending = self._begin_pending, False
+        if not (begin or commit):
+            return await self._conn.execute(query, values)
+        cursor: AsyncCursor[Any] = AsyncClientCursor(self._conn)
+        await cursor.execute((b"BEGIN; " if begin else b"") + query + (b"; COMMIT" if commit else b""), values)
+        if begin:
+            cursor.nextset()
+        return cursor
 
     def _execute_before_commit(self, stmt: TextClause, **params: Any) -> None:
         """Run a statement whose rows are not needed together with this transaction's COMMIT (one round trip);

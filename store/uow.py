@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from psycopg import AsyncClientCursor, AsyncConnection
+from psycopg import AsyncConnection
 from psycopg.pq import TransactionStatus
 
 from domain.model import OutboxEntry, Schedule
@@ -63,11 +63,8 @@ class SqlUnitOfWork(CallsUowMixin, BookingsUowMixin, OtpUowMixin, SmsUowMixin, O
             return
         last, self._before_commit = self._before_commit, None
         if last is not None:
-            query, values = last
-            begin = b"BEGIN; " if self._begin_pending else b""
-            self._begin_pending = False
-            await AsyncClientCursor(self._conn).execute(begin + query + b"; COMMIT", values)
-        elif not self._begin_pending:
+            await self._send(*last, commit=True)
+        elif not self._begin_pending:  # (else nothing was sent: nothing to commit)
             await self._conn.commit()
 
     @asynccontextmanager
