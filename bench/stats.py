@@ -107,6 +107,16 @@ def judge(rows: dict) -> list[dict]:
         table.append({"figure": figure, "measured": measured, "unit": unit, "baseline": baseline, "ratio": r,
                       "target": target, "verdict": verdict(list(judged)) if target else ""})
 
+    def cpu_rows(key: str, label: str) -> None:
+        """The server's CPU per request against the psycopg baseline's, PostgreSQL's, and how busy the cores were."""
+        cpu, base = g(key, "cpu_ms_per_req"), g("psycopg", "cpu_ms_per_req")
+        add(f"{label}, server CPU", cpu, "ms/req", base, ratio(cpu, base))
+        if g(key, "pg_cpu_ms_per_req") is not None:
+            add(f"{label}, PostgreSQL CPU", g(key, "pg_cpu_ms_per_req"), "ms/req")
+        if g(key, "others_cores") is not None:
+            add("  meanwhile, cores busy: the server / the rest of the machine",
+                f"{g(key, 'server_cores'):.2f} / {g(key, 'others_cores'):.2f}", "cores")
+
     psy = g("psycopg", "rps")
     for key, label in (("bare", "bare aiohttp handler @32"), ("psycopg", "psycopg pool SELECT 1 @32"),
                        ("sqlalchemy", "SQLAlchemy async SELECT 1 @32")):
@@ -124,13 +134,7 @@ def judge(rows: dict) -> list[dict]:
         add("check_availability @32, 1 process, p50", g("check", "p50_ms"), "ms")
         add("check_availability @32, 1 process, p99", g("check", "p99_ms"), "ms", g("psycopg", "p99_ms"), None,
             TARGETS["check_p99"].text, [TARGETS["check_p99"].met(best_p99)])
-        add("check_availability @32, server CPU", g("check", "cpu_ms_per_req"), "ms/req",
-            g("psycopg", "cpu_ms_per_req"), ratio(g("check", "cpu_ms_per_req"), g("psycopg", "cpu_ms_per_req")))
-        if g("check", "pg_cpu_ms_per_req") is not None:
-            add("check_availability @32, PostgreSQL CPU", g("check", "pg_cpu_ms_per_req"), "ms/req")
-        if g("check", "others_cores") is not None:
-            add("  meanwhile, cores busy: the server / the rest of the machine", f"{g('check', 'server_cores'):.2f} / "
-                f"{g('check', 'others_cores'):.2f}", "cores")
+        cpu_rows("check", "check_availability @32")
     if "check_2p" in rows:
         add("check_availability @32, WEB_CONCURRENCY=2, req/s", g("check_2p", "rps"), "req/s", psy,
             ratio(g("check_2p", "rps"), psy))
@@ -151,13 +155,7 @@ def judge(rows: dict) -> list[dict]:
         add("reserve_slot answers, all runs: holds / refusals / other (not 200, unreadable)",
             " / ".join(str(sum(x[k] for x in runs)) for k in ("ok", "refused", "other")), "answers")
         add("reserve_slot @32, p99", g("reserve", "p99_ms"), "ms")
-        add("reserve_slot @32, server CPU", g("reserve", "cpu_ms_per_req"), "ms/req", g("psycopg", "cpu_ms_per_req"),
-            ratio(g("reserve", "cpu_ms_per_req"), g("psycopg", "cpu_ms_per_req")))
-        if g("reserve", "pg_cpu_ms_per_req") is not None:
-            add("reserve_slot @32, PostgreSQL CPU", g("reserve", "pg_cpu_ms_per_req"), "ms/req")
-        if g("reserve", "others_cores") is not None:
-            add("  meanwhile, cores busy: the server / the rest of the machine", f"{g('reserve', 'server_cores'):.2f} / "
-                f"{g('reserve', 'others_cores'):.2f}", "cores")
+        cpu_rows("reserve", "reserve_slot @32")
     if "race" in rows:
         race = rows["race"]
         off = max(abs(w - 1) for w in race["winners"])

@@ -40,3 +40,14 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 30) 
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         raise
+
+
+def worker_env(database_url: str, redis_url: str, queue_namespace: str, secret_key: str, twilio_base: str,
+               **extra: str) -> dict[str, str]:
+    """The environment of a `frontdesk` process that texts through the real `twilio` client pointed at a
+    local fake Twilio, logging JSON; `extra` adds or overrides variables."""
+    return {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "QUEUE_NAMESPACE": queue_namespace,
+            "SECRET_KEY": secret_key, "SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+            "TWILIO_AUTH_TOKEN": "test-token", "TWILIO_FROM_NUMBER": "+15557010100", "TWILIO_API_BASE": twilio_base,
+            "LOG_FORMAT": "json", **extra}
+

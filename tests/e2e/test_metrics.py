@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from frontdesk.outbox import Publisher
 from frontdesk.settings import Settings
 from tests.conftest import TEST_SECRET_KEY, Caller, tool_calls_body
-from tests.e2e.processes import free_port, stop, wait_for
+from tests.e2e.processes import free_port, stop, wait_for, worker_env
 from tests.integration.test_pipeline import eventually
 from adapters.broker import build_broker
 
@@ -93,11 +93,8 @@ async def test_a_failed_job_in_a_real_worker_process_is_counted_by_actor_on_the_
     from webhook import create_app
 
     metrics_dir = tmp_path / "metrics"
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "QUEUE_NAMESPACE": queue_namespace,
-           "SECRET_KEY": TEST_SECRET_KEY, "SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
-           "TWILIO_AUTH_TOKEN": "test-token", "TWILIO_FROM_NUMBER": "+15557010100",
-           "TWILIO_API_BASE": fake_twilio.base_url, "LOG_FORMAT": "json",
-           "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    env = worker_env(database_url, redis_url, queue_namespace, TEST_SECRET_KEY, fake_twilio.base_url,
+                     PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
     fake_twilio.fail(503)  # Twilio is down for the first try: the job raises, and Dramatiq retries it
     tenant = await make_tenant()
     log = open(tmp_path / "worker.log", "w")

@@ -22,7 +22,7 @@ import pytest
 
 from frontdesk.cli import STOP_TIMEOUT_S
 from tests.conftest import TEST_SECRET_KEY, Caller, tool_calls_body
-from tests.e2e.processes import free_port, wait_for
+from tests.e2e.processes import free_port, wait_for, worker_env
 from tests.integration.test_pipeline import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,10 +208,7 @@ async def test_worker_on_sigterm_finishes_the_text_it_is_sending_requeues_the_ne
     from webhook import create_app
 
     tenant = await make_tenant()
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "QUEUE_NAMESPACE": queue_namespace,
-           "SECRET_KEY": TEST_SECRET_KEY, "SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
-           "TWILIO_AUTH_TOKEN": "test-token", "TWILIO_FROM_NUMBER": "+15557010100",
-           "TWILIO_API_BASE": fake_twilio.base_url, "LOG_FORMAT": "json"}
+    env = worker_env(database_url, redis_url, queue_namespace, TEST_SECRET_KEY, fake_twilio.base_url)
     first_log, second_log = tmp_path / "worker-1.log", tmp_path / "worker-2.log"
     fake_twilio.hang = asyncio.Event()
     fake_twilio.hang.set()  # Twilio takes its time to answer

@@ -13,6 +13,7 @@ import pytest
 from frontdesk.outbox import Publisher
 from frontdesk.settings import Settings
 from tests.conftest import TEST_SECRET_KEY, Caller
+from tests.e2e.processes import worker_env
 from tests.integration.test_pipeline import eventually
 from adapters.broker import build_broker
 
@@ -25,10 +26,8 @@ async def test_a_booking_over_http_is_texted_by_a_real_worker_process_through_tw
     from webhook import create_app
 
     tenant = await make_tenant(name="Bright Smile Dental")
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "QUEUE_NAMESPACE": queue_namespace,
-           "SECRET_KEY": TEST_SECRET_KEY, "SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
-           "TWILIO_AUTH_TOKEN": "test-token", "TWILIO_FROM_NUMBER": "+15557010100",
-           "TWILIO_API_BASE": fake_twilio.base_url, "PUBLIC_URL": "https://frontdesk.example", "LOG_FORMAT": "json"}
+    env = worker_env(database_url, redis_url, queue_namespace, TEST_SECRET_KEY, fake_twilio.base_url,
+                     PUBLIC_URL="https://frontdesk.example")
     log = open(tmp_path / "worker.log", "w")
     worker = subprocess.Popen([sys.executable, "-m", "frontdesk.cli", "worker", "--processes", "1", "--threads", "2"],
                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -78,10 +77,7 @@ async def test_a_worker_killed_mid_send_loses_nothing_another_worker_sends_the_t
     from webhook import create_app
 
     tenant = await make_tenant()
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "QUEUE_NAMESPACE": queue_namespace,
-           "SECRET_KEY": TEST_SECRET_KEY, "SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
-           "TWILIO_AUTH_TOKEN": "test-token", "TWILIO_FROM_NUMBER": "+15557010100",
-           "TWILIO_API_BASE": fake_twilio.base_url, "LOG_FORMAT": "json"}
+    env = worker_env(database_url, redis_url, queue_namespace, TEST_SECRET_KEY, fake_twilio.base_url)
     fake_twilio.hang = asyncio.Event()
     fake_twilio.hang.set()
     first = _start_worker(env, tmp_path / "worker.log")
